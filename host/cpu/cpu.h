@@ -1,0 +1,36 @@
+/* CPU backend passes over the data. Rows are reached through pointers. */
+#ifndef RAGG_CPU_H
+#define RAGG_CPU_H
+
+#include "../internal.h"
+
+/* Squared distances D (L x L) and squared norms N (L) of L rows (the last
+ * may be the anchor), Gram or direct. Deterministic: the split of d into
+ * parts depends on n and d only, never on the thread count.
+ * part_buf: ragg_cpu_gram_parts(L, d) * L * L doubles. */
+int64_t ragg_cpu_gram_parts(int64_t L, int64_t d);
+void ragg_cpu_distances(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
+                        ragg_distances_t mode, double *D, double *N, double *part_buf);
+
+/* out = sum_j alpha_j row_j, skipping alpha_j = 0, in double, rounded once. */
+void ragg_cpu_combine(ragg_dtype_t t, const void *const *rows, const double *alpha, int64_t L,
+                      int64_t d, void *out);
+/* Y (n' rows of d floats) = W X; W is n' x ldw. */
+void ragg_cpu_transform_rows(ragg_dtype_t t, const void *const *rows, int64_t n, const double *W,
+                             int64_t ldw, int64_t nm, int64_t d, float *Y);
+void ragg_cpu_count_nonfinite(ragg_dtype_t t, const void *const *rows, int64_t n, int64_t d,
+                              int64_t *counts);
+
+/* Coordinate-wise pass: rule is median, trimmed mean or MeaMed (keep = n-f),
+ * or Bulyan's step (RAGG_RULE_BULYAN, keep = n-2f... given by `keep`).
+ * counts (n int64, or NULL): per row, coordinates outside the f-trimmed range. */
+typedef struct ragg_coord_op {
+  ragg_rule_t rule;
+  int64_t f;
+  int64_t keep;
+} ragg_coord_op_t;
+ragg_status_t ragg_cpu_coordinate(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
+                                  const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out,
+                                  int64_t *counts);
+
+#endif

@@ -1,0 +1,62 @@
+/* Internal interface between the API layer and the backends. */
+#ifndef RAGG_INTERNAL_H
+#define RAGG_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "robustagg.h"
+#include "solver/solver.h"
+
+#define RAGG_ERRMSG_LEN 512
+
+/* One call's input: n rows of d values, reached through row pointers (the
+ * contiguous entry point fills rows from base + i * ld as well, so both
+ * entry points share every code path). */
+typedef struct ragg_input {
+  ragg_dtype_t dtype;
+  int64_t n, d;
+  const void *base;       /* contiguous input, or NULL for the row-pointer entry point */
+  int64_t ld;             /* elements between rows of base */
+  const void *const *rows; /* n row pointers (host array) */
+} ragg_input_t;
+
+struct ragg_context {
+  ragg_backend_t backend;
+  int device;
+  void *stream;
+  char err[RAGG_ERRMSG_LEN];
+  void *ws;                 /* workspace in use */
+  size_t ws_bytes;
+  int ws_user;              /* 1: caller's workspace */
+  void *own_ws;             /* the context's own, grown on demand */
+  size_t own_ws_bytes;
+  void *backend_state;      /* CUDA: handles, events */
+};
+
+/* Sets ctx->err (printf-style) and returns status. */
+ragg_status_t ragg_set_error(ragg_context_t *ctx, ragg_status_t status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+size_t ragg_dtype_size(ragg_dtype_t t);
+void ragg_params_from_config(const ragg_config_t *cfg, ragg_solve_params_t *p);
+/* Whether the call needs the n x n distances (Gram or direct pass). */
+int ragg_plan_needs_distances(const ragg_config_t *cfg, const ragg_report_t *report);
+
+/* CPU backend. */
+size_t ragg_cpu_workspace_size(const ragg_config_t *cfg, ragg_dtype_t dtype, int64_t n, int64_t d);
+ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
+                                 const ragg_input_t *in, void *out, ragg_report_t *report);
+
+/* CUDA backend (kernels/); stubs answer RAGG_ERR_NO_DEVICE where it is not built. */
+ragg_status_t ragg_cuda_context_init(ragg_context_t *ctx, int device);
+void ragg_cuda_context_fini(ragg_context_t *ctx);
+ragg_status_t ragg_cuda_set_stream(ragg_context_t *ctx, void *stream);
+size_t ragg_cuda_workspace_size(const ragg_config_t *cfg, ragg_dtype_t dtype, int64_t n, int64_t d);
+ragg_status_t ragg_cuda_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
+                                  const ragg_input_t *in, void *out, ragg_report_t *report);
+
+#endif

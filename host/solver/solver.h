@@ -1,0 +1,116 @@
+/*
+ * The n x n solvers of the Gram-space rules, written once.
+ *
+ * Everything here works on squared distances D between "points" (the
+ * inputs, optionally one extra anchor point: centered clipping's v_0) and on
+ * squared norms N, in double, using only + - * / and sqrt in a fixed order.
+ * The CPU backend compiles these files as C with -ffp-contract=off; the CUDA
+ * backend compiles the same files as device code with --fmad=false, so every
+ * backend and every rank derives bit-identical weights from bit-identical D.
+ *
+ * No allocation: the caller passes scratch of ragg_solver_scratch_doubles()
+ * doubles and ragg_solver_scratch_ints() int64 values.
+ */
+#ifndef RAGG_SOLVER_H
+#define RAGG_SOLVER_H
+
+#include <stdint.h>
+#if !defined(__CUDACC__)
+#include <math.h>
+#endif
+
+#if defined(__CUDACC__)
+#define RAGG_HD __host__ __device__
+#else
+#define RAGG_HD
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Which family a rule belongs to (values of ragg_rule_t). */
+RAGG_HD int ragg_rule_is_coordinatewise(int rule); /* median, trimmed mean, MeaMed */
+RAGG_HD int ragg_rule_needs_distances(int rule);   /* Gram-space rules and Bulyan */
+
+/* splitmix64 as DESIGN §2 specifies it (bucketing permutation). */
+RAGG_HD uint64_t ragg_splitmix64_next(uint64_t *state);
+
+typedef struct ragg_solve_params {
+  int rule;
+  int64_t f, m, iters, max_iters, brute_limit, trusted, bucket_size;
+  double tau, nu, tol, clip_norm;
+  int adaptive_clip, mix;
+  uint64_t seed;
+} ragg_solve_params_t;
+
+typedef struct ragg_solve_io {
+  int64_t n;          /* inputs */
+  int has_anchor;     /* 1: point n is the anchor (centered clipping's v_0) */
+  const double *D;    /* (n+has_anchor)^2 squared distances, +Inf for excluded rows */
+  const double *N;    /* n + has_anchor squared norms (distance to the origin) */
+  /* outputs */
+  double *alpha;      /* n + has_anchor: out = sum alpha_j x_j (+ alpha_n v_0) */
+  double *scores;     /* n: the report's scores over the original inputs */
+  int32_t *selected;  /* n: the report's selection */
+  int64_t *bulyan_rows; /* Bulyan: theta selected (transformed) rows, ascending */
+  int64_t n_mixed;    /* rows after mixing (n' ); set by ragg_solve */
+  double *mix;        /* n' x n transform W (rows: mixed points; cols: inputs) */
+  double *scratch;
+  int64_t *iscratch;
+} ragg_solve_io_t;
+
+RAGG_HD int64_t ragg_solver_scratch_doubles(int64_t n);
+RAGG_HD int64_t ragg_solver_scratch_ints(int64_t n);
+/* Rows after the mixing pre-step: n, or ceil(n / bucket_size). */
+RAGG_HD int64_t ragg_mixed_rows(const ragg_solve_params_t *p, int64_t n);
+/* Whether a pre-step is active (then `mix` holds the transform). */
+RAGG_HD int ragg_has_prestep(const ragg_solve_params_t *p);
+
+/* Builds the pre-step transform W (n' x n) from D and N. */
+RAGG_HD void ragg_build_transform(const ragg_solve_params_t *p, ragg_solve_io_t *io);
+/* Runs the rule; returns 0, or 1 when the rule met no finite candidate. */
+RAGG_HD int ragg_solve(const ragg_solve_params_t *p, ragg_solve_io_t *io);
+
+/* What one rule sees: n points (the mixed inputs), the anchor at index n when
+ * has_anchor, distances with leading dimension ld = n + has_anchor. */
+typedef struct ragg_rule_io {
+  int64_t n, ld;
+  int has_anchor;
+  const double *D, *N;
+  double *beta;          /* ld: output weights over the points */
+  double *krum_scores;   /* n: Krum family scores (Bulyan: first round) */
+  int64_t *bulyan_rows;  /* Bulyan: theta rows */
+  double *scratch;       /* 3 ld^2 + 8 ld doubles */
+  int64_t *iscratch;     /* 2 ld ints */
+} ragg_rule_io_t;
+
+RAGG_HD void ragg_solve_krum(const ragg_solve_params_t *p, ragg_rule_io_t *io);
+RAGG_HD void ragg_solve_multi_krum(const ragg_solve_params_t *p, ragg_rule_io_t *io);
+RAGG_HD void ragg_solve_bulyan(const ragg_solve_params_t *p, ragg_rule_io_t *io);
+RAGG_HD void ragg_solve_geomed(const ragg_solve_params_t *p, ragg_rule_io_t *io);
+RAGG_HD void ragg_solve_brute(const ragg_solve_params_t *p, ragg_rule_io_t *io);
+RAGG_HD void ragg_solve_centered_clip(const ragg_solve_params_t *p, ragg_rule_io_t *io);
+RAGG_HD void ragg_solve_monna(const ragg_solve_params_t *p, ragg_rule_io_t *io);
+RAGG_HD void ragg_solve_caf(const ragg_solve_params_t *p, ragg_rule_io_t *io);
+RAGG_HD void ragg_solve_smea(const ragg_solve_params_t *p, ragg_rule_io_t *io);
+/* Krum scores over the points with mask[i] != 0, k neighbours each. */
+RAGG_HD void ragg_krum_scores(const double *D, int64_t ld, int64_t n, const unsigned char *mask,
+                              int64_t k, double *scores, double *tmp);
+/* Next combination of k out of n in lexicographic order; 0 when done. */
+RAGG_HD int ragg_next_combination(int64_t *c, int64_t k, int64_t n);
+/* Binomial coefficient, saturating at INT64_MAX. */
+RAGG_HD int64_t ragg_binomial(int64_t n, int64_t k);
+
+/* Shared pieces the rules use. */
+RAGG_HD void ragg_sort_doubles(double *v, int64_t n);                 /* ascending, NaN last */
+RAGG_HD void ragg_argsort_pairs(const double *key, int64_t *idx, int64_t n); /* by (key, idx) */
+RAGG_HD double ragg_affine_sqdist(const double *D, const double *N, int64_t ld,
+                                  const double *c, int64_t np);
+RAGG_HD double ragg_top_eigenvalue(double *A, int64_t n, double *vec, double *work);
+RAGG_HD int ragg_is_excluded_norm(double n2);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
