@@ -9,6 +9,14 @@
  * parts depends on n and d only, never on the thread count.
  * part_buf: ragg_cpu_gram_parts(L, d) * L * L doubles. */
 int64_t ragg_cpu_gram_parts(int64_t L, int64_t d);
+/* The raw sums (upper triangle of R, L x L, the rest 0): Gram mode x_i.x_j,
+ * direct mode ||x_i - x_j||^2 off the diagonal and ||x_i||^2 on it. Raw sums
+ * over disjoint coordinate shards add up (the sharded all-reduce). */
+void ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
+                       ragg_distances_t mode, double *R, double *part_buf);
+/* D and N from raw sums (DESIGN §2 exclusion: +Inf distances for rows whose
+ * squared norm is not finite or above FLT_MAX). D may alias R. */
+void ragg_distances_finalize(const double *R, int64_t L, ragg_distances_t mode, double *D, double *N);
 void ragg_cpu_distances(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
                         ragg_distances_t mode, double *D, double *N, double *part_buf);
 

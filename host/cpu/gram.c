@@ -49,8 +49,8 @@ static double block_sqdiff(const double *a, const double *b) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-void ragg_cpu_distances(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
-                        ragg_distances_t mode, double *D, double *N, double *part_buf) {
+void ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
+                       ragg_distances_t mode, double *R, double *part_buf) {
   int64_t parts = ragg_cpu_gram_parts(L, d), nblocks = (d + BLOCK - 1) / BLOCK;
 #pragma omp parallel
   {
@@ -77,12 +77,16 @@ void ragg_cpu_distances(ragg_dtype_t t, const void *const *rows, int64_t L, int6
   }
   /* Parts summed in order: the result does not depend on the thread count. */
   for (int64_t i = 0; i < L; ++i)
-    for (int64_t j = i; j < L; ++j) {
+    for (int64_t j = 0; j < L; ++j) {
       double s = 0.0;
-      for (int64_t p = 0; p < parts; ++p) s += part_buf[p * L * L + i * L + j];
-      D[i * L + j] = s;
+      if (j >= i)
+        for (int64_t p = 0; p < parts; ++p) s += part_buf[p * L * L + i * L + j];
+      R[i * L + j] = s;
     }
-  for (int64_t i = 0; i < L; ++i) N[i] = D[i * L + i];
+}
+
+void ragg_distances_finalize(const double *R, int64_t L, ragg_distances_t mode, double *D, double *N) {
+  for (int64_t i = 0; i < L; ++i) N[i] = R[i * L + i];
   for (int64_t i = 0; i < L; ++i) {
     D[i * L + i] = 0.0;
     for (int64_t j = i + 1; j < L; ++j) {
@@ -90,14 +94,21 @@ void ragg_cpu_distances(ragg_dtype_t t, const void *const *rows, int64_t L, int6
       if (ragg_is_excluded_norm(N[i]) || ragg_is_excluded_norm(N[j]))
         v = INFINITY;
       else if (mode == RAGG_DISTANCES_DIRECT)
-        v = D[i * L + j];
+        v = R[i * L + j];
       else {
-        v = N[i] + N[j] - 2.0 * D[i * L + j];
+        v = N[i] + N[j] - 2.0 * R[i * L + j];
         if (!(v > 0.0)) v = 0.0;
       }
       D[i * L + j] = D[j * L + i] = v;
     }
   }
+}
+
+void ragg_cpu_distances(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
+                        ragg_distances_t mode, double *D, double *N, double *part_buf) {
+  /* R may share D's storage: finalize reads the upper triangle in order. */
+  ragg_cpu_gram_raw(t, rows, L, d, mode, D, part_buf);
+  ragg_distances_finalize(D, L, mode, D, N);
 }
 
 void ragg_cpu_combine(ragg_dtype_t t, const void *const *rows, const double *alpha, int64_t L,
