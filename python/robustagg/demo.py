@@ -1,0 +1,435 @@
+"""Byzantine training demo: python -m robustagg.demo
+
+Trains a small MLP (64-64-10, plain NumPy with hand-written backprop; torch on
+the GPU with --device cuda) on scikit-learn's bundled digits data set (no
+download) with n simulated workers, f of them Byzantine. Honest workers send
+their worker momentum m_t = beta m_{t-1} + (1 - beta) g_t; the server applies
+the robust aggregate of the n vectors. Every attack is run against every rule,
+from the same initialisation, data split and batches, and the final test
+accuracies are printed as a table and written to <out>/accuracy.csv and
+<out>/accuracy.png.
+
+Attacks (the f Byzantine workers know the honest vectors of the step):
+  none        the f workers behave honestly
+  sign_flip   send -s mean(honest), s = --flip-scale (10; at s = 1 a flip only slows
+              the mean down while f < n/2)
+  alie        "a little is enough": mean - z std per coordinate (Baruch et al. 2019)
+  ipm         inner product manipulation: -eps mean(honest), eps = 0.1 (Xie et al. 2020)
+  gaussian    N(0, sigma^2) per coordinate, sigma = 1
+  nan         NaN vectors (every other one +Inf)
+  mimic       copy honest worker 0 (skews a non-IID split towards one worker)
+  label_flip  honest training, but on labels y -> 9 - y
+"""
+
+import argparse
+import csv
+import math
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+ATTACKS = ("none", "sign_flip", "alie", "ipm", "gaussian", "nan", "mimic", "label_flip")
+HIDDEN = 64
+CLASSES = 10
+FEATURES = 64
+
+
+# ------------------------------------------------------------------ data
+
+def load_digits_split(seed, test_fraction=0.25):
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = (data.data / 16.0).astype(np.float32)
+    y = data.target.astype(np.int64)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(y))
+    n_test = int(len(y) * test_fraction)
+    te, tr = perm[:n_test], perm[n_test:]
+    return x[tr], y[tr], x[te], y[te]
+
+
+def split_workers(y, n, alpha, rng):
+    """Index lists, one per worker: IID (alpha None) or Dirichlet(alpha) per class."""
+    if alpha is None:
+        return np.array_split(rng.permutation(len(y)), n)
+    shards = [[] for _ in range(n)]
+    for c in range(CLASSES):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        p = rng.dirichlet(alpha * np.ones(n))
+        cuts = (np.cumsum(p)[:-1] * len(idx)).astype(int)
+        for w, part in enumerate(np.split(idx, cuts)):
+            shards[w].extend(part.tolist())
+    for w in range(n):  # every worker holds at least one sample
+        if not shards[w]:
+            shards[w].append(int(rng.integers(len(y))))
+    return [np.asarray(s) for s in shards]
+
+
+# ------------------------------------------------------------------ model
+
+class NumpyOps:
+    name = "cpu"
+
+    def __init__(self):
+        self.xp = np
+
+    def asarray(self, a, dtype=np.float32):
+        return np.asarray(a, dtype=dtype)
+
+    def to_numpy(self, a):
+        return a
+
+    def relu(self, a):
+        return np.maximum(a, 0)
+
+    def amax(self, a, axis):
+        return a.max(axis, keepdims=True)
+
+    def onehot(self, y):
+        out = np.zeros(y.shape + (CLASSES,), np.float32)
+        np.put_along_axis(out, y[..., None], 1.0, axis=-1)
+        return out
+
+    def randn(self, rng, shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+
+class TorchOps:
+    name = "cuda"
+
+    def __init__(self, device):
+        import torch
+
+        self.t = torch
+        self.device = device
+
+    def asarray(self, a, dtype=np.float32):
+        t = self.t
+        dt = {np.float32: t.float32, np.int64: t.int64}[dtype]
+        return t.as_tensor(np.asarray(a), dtype=dt, device=self.device)
+
+    def to_numpy(self, a):
+        return a.detach().cpu().numpy()
+
+    def relu(self, a):
+        return self.t.clamp_min(a, 0)
+
+    def amax(self, a, axis):
+        return a.amax(axis, keepdim=True)
+
+    def onehot(self, y):
+        return self.t.nn.functional.one_hot(y, CLASSES).float()
+
+    def randn(self, rng, shape):
+        return self.asarray(rng.standard_normal(shape).astype(np.float32))
+
+
+def param_count():
+    return FEATURES * HIDDEN + HIDDEN + HIDDEN * CLASSES + CLASSES
+
+
+def unpack(theta):
+    """Views of the flat parameter vector(s); theta is (d,) or (k, d)."""
+    lead = theta.shape[:-1]
+    o = 0
+    parts = []
+    for shape in ((FEATURES, HIDDEN), (HIDDEN,), (HIDDEN, CLASSES), (CLASSES,)):
+        size = int(np.prod(shape))
+        parts.append(theta[..., o:o + size].reshape(lead + shape))
+        o += size
+    return parts
+
+
+def init_params(ops, rng):
+    w1 = ops.randn(rng, (FEATURES, HIDDEN)) * math.sqrt(2.0 / FEATURES)
+    w2 = ops.randn(rng, (HIDDEN, CLASSES)) * math.sqrt(1.0 / HIDDEN)
+    xp = ops.xp if hasattr(ops, "xp") else ops.t
+    zeros = (lambda k: ops.asarray(np.zeros(k, np.float32)))
+    return xp.concatenate([w1.reshape(-1), zeros(HIDDEN), w2.reshape(-1), zeros(CLASSES)]) \
+        if xp is np else ops.t.cat([w1.reshape(-1), zeros(HIDDEN), w2.reshape(-1), zeros(CLASSES)])
+
+
+def worker_gradients(ops, theta, xb, yb):
+    """Cross-entropy gradients of k workers at once: xb (k, b, 64), yb (k, b) -> (k, d)."""
+    w1, b1, w2, b2 = unpack(theta)
+    k, b = yb.shape
+    h_pre = xb @ w1 + b1
+    h = ops.relu(h_pre)
+    logits = h @ w2 + b2
+    logits = logits - ops.amax(logits, 2)
+    e = np.exp(logits) if ops.name == "cpu" else ops.t.exp(logits)
+    p = e / e.sum(2, **({"keepdims": True} if ops.name == "cpu" else {"keepdim": True}))
+    dlogits = (p - ops.onehot(yb)) / b  # (k, b, 10)
+    g_w2 = h.swapaxes(1, 2) @ dlogits
+    g_b2 = dlogits.sum(1)
+    dh = (dlogits @ w2.swapaxes(0, 1)) * (h_pre > 0)
+    g_w1 = xb.swapaxes(1, 2) @ dh
+    g_b1 = dh.sum(1)
+    parts = [g_w1.reshape(k, -1), g_b1, g_w2.reshape(k, -1), g_b2]
+    return np.concatenate(parts, 1) if ops.name == "cpu" else ops.t.cat(parts, 1)
+
+
+def accuracy(ops, theta, x, y):
+    w1, b1, w2, b2 = unpack(theta)
+    with np.errstate(all="ignore"):
+        logits = ops.to_numpy(ops.relu(x @ w1 + b1) @ w2 + b2)
+    logits = np.where(np.isfinite(logits), logits, -np.inf)
+    pred = np.argmax(logits, 1)
+    pred[~np.isfinite(logits).any(1)] = -1  # a diverged model predicts nothing right
+    return float(np.mean(pred == ops.to_numpy(y)))
+
+
+# ------------------------------------------------------------------ attacks
+
+def alie_z(n, f):
+    s = math.floor(n / 2 + 1) - f
+    return statistics.NormalDist().inv_cdf((n - s) / n)
+
+
+def byzantine_vectors(ops, attack, honest, f, n, rng, flip_scale=10.0):
+    """(f, d) vectors the Byzantine workers send, from the honest (h, d) ones."""
+    mean = honest.mean(0)
+    d = honest.shape[1]
+    if attack == "sign_flip":
+        v = -flip_scale * mean
+    elif attack == "alie":
+        std = honest.std(0)
+        v = mean - alie_z(n, f) * std
+    elif attack == "ipm":
+        v = -0.1 * mean
+    elif attack == "gaussian":
+        return ops.randn(rng, (f, d))
+    elif attack == "nan":
+        rows = [np.full(d, np.nan if i % 2 == 0 else np.inf, np.float32) for i in range(f)]
+        return ops.asarray(np.stack(rows))
+    elif attack == "mimic":
+        v = honest[0]
+    else:
+        raise ValueError(attack)
+    return v[None, :].repeat(f, 0) if ops.name == "cpu" else v[None, :].expand(f, d).clone()
+
+
+# ------------------------------------------------------------------ training
+
+def train_one(ops, data, rule, attack, args, shards, pbar=None):
+    import robustagg
+
+    x_tr, y_tr, x_te, y_te, y_tr_np = data
+    n, f = args.workers, args.byzantine
+    rng = np.random.default_rng(args.seed)
+    theta = init_params(ops, rng)
+    momenta = None
+    honest_count = n if attack in ("none", "label_flip") else n - f
+    options = {}
+    prev = None
+    y_flip = (CLASSES - 1) - y_tr
+    for _ in range(args.steps):
+        idx = np.stack([shards[w][rng.integers(len(shards[w]), size=args.batch)]
+                        for w in range(n)])
+        xb = x_tr[ops.asarray(idx, np.int64) if ops.name != "cpu" else idx]
+        labels = y_tr if attack != "label_flip" else None
+        if labels is None:
+            yb_np = np.stack([y_tr_np[idx[w]] if w < n - f else (CLASSES - 1) - y_tr_np[idx[w]]
+                              for w in range(n)])
+            yb = ops.asarray(yb_np, np.int64)
+        else:
+            yb = y_tr[ops.asarray(idx, np.int64) if ops.name != "cpu" else idx]
+        with np.errstate(all="ignore"):
+            g = worker_gradients(ops, theta, xb, yb)
+            momenta = (1 - args.momentum) * g if momenta is None else \
+                args.momentum * momenta + (1 - args.momentum) * g
+            if attack in ("none", "label_flip"):
+                sent = momenta
+            else:
+                byz = byzantine_vectors(ops, attack, momenta[: n - f], f, n, rng, args.flip_scale)
+                sent = (np.concatenate([momenta[: n - f], byz]) if ops.name == "cpu"
+                        else ops.t.cat([momenta[: n - f], byz]))
+            if rule == "centered_clip":
+                # Clipping around the previous aggregate (Karimireddy et al. 2021, Alg. 2).
+                options = {"tau": args.cc_tau, "iters": 3}
+                if prev is not None:
+                    options["cc_center"] = prev
+            agg = robustagg.aggregate(sent, rule=rule, f=f, **options)
+            prev = agg
+            theta = theta - args.lr * agg
+        if pbar is not None:
+            pbar.update(1)
+    del honest_count, y_flip
+    return accuracy(ops, theta, x_te, y_te)
+
+
+def rule_feasible(rule, n, f, brute_limit):
+    import robustagg
+
+    if n < robustagg.min_inputs(rule, f):
+        return f"needs n >= {robustagg.min_inputs(rule, f)}"
+    if rule in ("brute", "smea") and math.comb(n, f) > brute_limit:
+        return f"C({n},{f}) > {brute_limit}"
+    return None
+
+
+def make_ops(device):
+    if device in ("auto", "cuda"):
+        try:
+            import torch
+
+            import robustagg
+
+            if torch.cuda.is_available() and robustagg.cuda_available():
+                return TorchOps("cuda")
+        except ImportError:
+            pass
+        if device == "cuda":
+            raise SystemExit("--device cuda: needs torch with a GPU and a librobustagg built "
+                             "with its CUDA backend")
+    return NumpyOps()
+
+
+def run(args):
+    import robustagg
+
+    ops = make_ops(args.device)
+    rules = list(robustagg.rules) if args.rules in (None, "all") else args.rules.split(",")
+    attacks = list(ATTACKS) if args.attacks in (None, "all") else args.attacks.split(",")
+    for r in rules:
+        if r not in robustagg.rules:
+            raise SystemExit(f"unknown rule {r!r}: {', '.join(robustagg.rules)}")
+    for a in attacks:
+        if a not in ATTACKS:
+            raise SystemExit(f"unknown attack {a!r}: {', '.join(ATTACKS)}")
+    if not 0 <= args.byzantine < args.workers:
+        raise SystemExit("--byzantine must be in [0, --workers)")
+    x_tr, y_tr, x_te, y_te = load_digits_split(args.seed)
+    shards = split_workers(y_tr, args.workers, args.alpha, np.random.default_rng(args.seed + 1))
+    data = (ops.asarray(x_tr), ops.asarray(y_tr, np.int64), ops.asarray(x_te),
+            ops.asarray(y_te, np.int64), y_tr)
+    skipped = {r: rule_feasible(r, args.workers, args.byzantine, args.brute_limit) for r in rules}
+    runnable = [r for r in rules if skipped[r] is None]
+    total = len(runnable) * len(attacks) * args.steps
+    pbar = None
+    if not args.quiet:
+        try:
+            from tqdm import tqdm
+
+            pbar = tqdm(total=total, unit="step", desc="training", file=sys.stderr,
+                        mininterval=0.5)
+        except ImportError:
+            pass
+    results = {}
+    t0 = time.perf_counter()
+    for rule in rules:
+        for attack in attacks:
+            if skipped[rule] is not None:
+                results[(rule, attack)] = None
+                continue
+            if pbar is not None:
+                pbar.set_postfix_str(f"{rule} / {attack}", refresh=False)
+            results[(rule, attack)] = train_one(ops, data, rule, attack, args, shards, pbar)
+    if pbar is not None:
+        pbar.close()
+    return {"rules": rules, "attacks": attacks, "acc": results, "skipped": skipped,
+            "seconds": time.perf_counter() - t0, "device": ops.name}
+
+
+def format_table(res):
+    attacks = res["attacks"]
+    w = max(10, max(len(a) for a in attacks) + 1)
+    lines = ["rule".ljust(14) + "".join(a.rjust(w) for a in attacks)]
+    for r in res["rules"]:
+        cells = []
+        for a in attacks:
+            v = res["acc"][(r, a)]
+            cells.append(("-" if v is None else f"{100 * v:.1f}").rjust(w))
+        note = f"  ({res['skipped'][r]})" if res["skipped"][r] else ""
+        lines.append(r.ljust(14) + "".join(cells) + note)
+    return "\n".join(lines)
+
+
+def write_outputs(res, out_dir, args):
+    os.makedirs(out_dir, exist_ok=True)
+    csv_path = os.path.join(out_dir, "accuracy.csv")
+    with open(csv_path, "w", newline="") as fh:
+        wr = csv.writer(fh)
+        wr.writerow(["rule", "attack", "test_accuracy", "workers", "byzantine", "steps",
+                     "alpha", "seed"])
+        for r in res["rules"]:
+            for a in res["attacks"]:
+                v = res["acc"][(r, a)]
+                wr.writerow([r, a, "" if v is None else f"{v:.4f}", args.workers,
+                             args.byzantine, args.steps,
+                             "" if args.alpha is None else args.alpha, args.seed])
+    png_path = os.path.join(out_dir, "accuracy.png")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return csv_path, None
+    rules, attacks = res["rules"], res["attacks"]
+    grid = np.array([[np.nan if res["acc"][(r, a)] is None else 100 * res["acc"][(r, a)]
+                      for a in attacks] for r in rules])
+    fig, ax = plt.subplots(figsize=(1.1 * len(attacks) + 3, 0.42 * len(rules) + 1.8))
+    im = ax.imshow(grid, vmin=0, vmax=100, cmap="RdYlGn", aspect="auto")
+    ax.set_xticks(range(len(attacks)), attacks, rotation=30, ha="right")
+    ax.set_yticks(range(len(rules)), rules)
+    for i in range(len(rules)):
+        for j in range(len(attacks)):
+            txt = "-" if np.isnan(grid[i, j]) else f"{grid[i, j]:.0f}"
+            ax.text(j, i, txt, ha="center", va="center", fontsize=8)
+    split = "IID" if args.alpha is None else f"Dirichlet alpha={args.alpha}"
+    ax.set_title(f"test accuracy (%), digits MLP, n={args.workers}, f={args.byzantine}, "
+                 f"{args.steps} steps, {split}", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=120)
+    plt.close(fig)
+    return csv_path, png_path
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m robustagg.demo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workers", type=int, default=10, help="n, simulated workers (10)")
+    p.add_argument("--byzantine", type=int, default=2, help="f, Byzantine workers (2)")
+    p.add_argument("--rules", default="all", help="comma-separated rule names, or all")
+    p.add_argument("--attacks", default="all", help="comma-separated attacks, or all: "
+                   + ", ".join(ATTACKS))
+    p.add_argument("--steps", type=int, default=200, help="training steps per run (200)")
+    p.add_argument("--batch", type=int, default=32, help="batch size per worker (32)")
+    p.add_argument("--lr", type=float, default=0.5, help="learning rate (0.5)")
+    p.add_argument("--momentum", type=float, default=0.9, help="worker momentum beta (0.9)")
+    p.add_argument("--flip-scale", type=float, default=10.0,
+                   help="sign_flip sends -s mean(honest) (10)")
+    p.add_argument("--cc-tau", type=float, default=0.1,
+                   help="centered_clip radius tau, around the previous aggregate (0.1)")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="Dirichlet concentration of a non-IID split (default: IID)")
+    p.add_argument("--brute-limit", type=int, default=100000,
+                   help="run brute and smea only when C(n, f) is at most this")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--out", default="demo_out", help="folder for accuracy.csv and .png")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    res = run(args)
+    split = "IID" if args.alpha is None else f"Dirichlet(alpha={args.alpha})"
+    print(f"\nfinal test accuracy (%), n={args.workers} workers, f={args.byzantine} Byzantine, "
+          f"{args.steps} steps, {split}, device {res['device']}, {res['seconds']:.0f} s\n")
+    print(format_table(res))
+    csv_path, png_path = write_outputs(res, args.out, args)
+    print(f"\nwrote {csv_path}" + (f" and {png_path}" if png_path else
+                                   " (matplotlib missing: no heatmap)"))
+    return res
+
+
+if __name__ == "__main__":
+    main()
