@@ -1,0 +1,123 @@
+// Coordinate-wise rules (median, trimmed_mean, meamed) on the CPU backend
+// against the definition-level oracle (DESIGN.md section 2; order
+// -Inf < finite < +Inf < NaN, -0.0 < +0.0 by bit pattern).
+#include "test_helpers.hh"
+
+using namespace ragg_test;
+
+namespace {
+
+class Coordinate : public ::testing::TestWithParam<ragg_rule_t> {
+ protected:
+  void check(const Shape &s, uint64_t salt, const Filler &fill = gaussian_fill()) {
+    CheckOptions o;
+    // The median is an input value or (a+b)/2 rounded once: no slack.
+    o.exact = GetParam() == RAGG_RULE_MEDIAN;
+    check_shape(GetParam(), s, salt * 16 + (uint64_t)GetParam(), fill, Tweak(), o);
+  }
+};
+
+TEST_P(Coordinate, OddAndEvenNWithFZeroAndAtTheLimit) {
+  for (int64_t n : {1, 2, 3, 4, 5, 8, 9, 16, 17, 32, 33})
+    for (int64_t f : {(int64_t)0, (n - 1) / 2}) check({n, 37, f}, (uint64_t)(n * 100 + f));
+}
+
+TEST_P(Coordinate, DimensionOneAndOddDimensions) {
+  check({7, 1, 3}, 1);
+  check({8, 1, 2}, 2);
+  check({13, 1003, 6}, 3);
+  check({6, 17, 1}, 4);
+}
+
+TEST_P(Coordinate, LeadingDimensionAndRowPointers) {
+  check({9, 37, 4, RAGG_F32, 64}, 5);
+  check({10, 33, 3, RAGG_F32, 40}, 6);
+  check({9, 37, 4, RAGG_F32, 0, Entry::Pointers}, 7);
+  check({12, 1003, 5, RAGG_F32, 0, Entry::Pointers}, 8);
+}
+
+TEST_P(Coordinate, HalfAndBfloat16) {
+  for (ragg_dtype_t t : {RAGG_F16, RAGG_BF16}) {
+    check({11, 100, 5, t}, 9 + (uint64_t)t);
+    check({10, 37, 2, t, 48}, 19 + (uint64_t)t);
+    check({7, 37, 3, t, 0, Entry::Pointers}, 29 + (uint64_t)t);
+  }
+}
+
+TEST_P(Coordinate, RepeatedValuesAndRows) {
+  check({10, 64, 3}, 40, ties_fill(2));
+  check({11, 64, 5}, 41, ties_fill(1));
+  check({9, 37, 2, RAGG_F16}, 42, ties_fill(3));
+  check({8, 37, 3}, 43, [](Inputs &x, std::mt19937_64 &rng) {
+    fill_gaussian(x, rng);
+    for (int64_t i = 1; i < x.n; i += 2) x.copy_row(i, i - 1);  // pairs of equal rows
+  });
+  check({6, 16, 2}, 44, [](Inputs &x, std::mt19937_64 &rng) {
+    std::bernoulli_distribution b(0.5);
+    for (int64_t i = 0; i < x.n; ++i)
+      for (int64_t k = 0; k < x.d; ++k) x.set(i, k, b(rng) ? -0.0 : 0.0);
+  });
+}
+
+TEST_P(Coordinate, HostileRowsAgreeWithOracle) {
+  for (int kind = 0; kind < HOSTILE_KINDS; ++kind)
+    for (ragg_dtype_t t : {RAGG_F32, RAGG_F16, RAGG_BF16}) {
+      SCOPED_TRACE(hostile_name(kind));
+      check({9, 37, 4, t}, 50 + (uint64_t)kind * 3 + (uint64_t)t,
+            [kind](Inputs &x, std::mt19937_64 &rng) {
+              fill_gaussian(x, rng);
+              for (int64_t i : {1, 4, 6, 8}) make_hostile(x, i, kind, 0);
+            });
+    }
+}
+
+TEST_P(Coordinate, ManyInputs) {
+  check({1001, 37, 500}, 80);
+  check({1024, 40, 300}, 81);
+  check({1000, 19, 0, RAGG_BF16}, 82);
+  check({257, 1003, 100, RAGG_F16, 0, Entry::Pointers}, 83);
+}
+
+INSTANTIATE_TEST_SUITE_P(Rules, Coordinate,
+                         ::testing::Values(RAGG_RULE_MEDIAN, RAGG_RULE_TRIMMED_MEAN,
+                                           RAGG_RULE_MEAMED),
+                         [](const ::testing::TestParamInfo<ragg_rule_t> &i) {
+                           return std::string(rule_label(i.param));
+                         });
+
+// Hand-worked values through the library: the definitions' corner cases.
+std::vector<double> run_f32(ragg_rule_t rule, int64_t f, const std::vector<std::vector<float>> &rows) {
+  Context ctx;
+  Inputs x(RAGG_F32, (int64_t)rows.size(), (int64_t)rows[0].size());
+  for (size_t i = 0; i < rows.size(); ++i)
+    for (size_t k = 0; k < rows[0].size(); ++k) x.set((int64_t)i, (int64_t)k, rows[i][k]);
+  const ragg_config_t cfg = make_config(rule, f);
+  const LibRun r = run_library(ctx.ctx, cfg, x);
+  EXPECT_EQ(r.status, RAGG_SUCCESS) << r.error;
+  return r.out;
+}
+
+TEST(CoordinateDefinitions, MedianOfEvenCountIsTheMeanOfTheMiddlePair) {
+  EXPECT_EQ(run_f32(RAGG_RULE_MEDIAN, 0, {{1}, {2}, {4}, {8}})[0], 3.0);
+  EXPECT_EQ(run_f32(RAGG_RULE_MEDIAN, 1, {{-1}, {-2}, {-4}, {-8}})[0], -3.0);
+}
+
+TEST(CoordinateDefinitions, NanIsTrimmedAsTheLargestValue) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(run_f32(RAGG_RULE_MEDIAN, 1, {{nan}, {1}, {2}})[0], 2.0);
+  EXPECT_EQ(run_f32(RAGG_RULE_MEDIAN, 1, {{-nan}, {1}, {2}})[0], 2.0);
+  EXPECT_EQ(run_f32(RAGG_RULE_TRIMMED_MEAN, 1, {{-nan}, {1}, {2}, {-INFINITY}})[0], 1.5);
+  EXPECT_EQ(run_f32(RAGG_RULE_MEAMED, 1, {{nan}, {1}, {2}})[0], 1.5);
+}
+
+TEST(CoordinateDefinitions, MeamedBoundaryTiesShareTheSlots) {
+  // 2m = 2 + 3 = 5; distances of 1,2,3,5 are 3,1,1,5: keep 3 = (2 + 3 + 1) / 3.
+  EXPECT_DOUBLE_EQ(run_f32(RAGG_RULE_MEAMED, 1, {{1}, {2}, {3}, {5}})[0], 2.0);
+  // keep 2 of {0, 1, 2}: 2m = 2, distances 2, 0, 2: (1 + 1 * mean(0, 2)) / 2 = 1.
+  EXPECT_DOUBLE_EQ(run_f32(RAGG_RULE_MEAMED, 1, {{0}, {1}, {2}})[0], 1.0);
+  // symmetric under x -> -x
+  EXPECT_DOUBLE_EQ(run_f32(RAGG_RULE_MEAMED, 2, {{0}, {1}, {3}, {4}, {9}})[0],
+                   -run_f32(RAGG_RULE_MEAMED, 2, {{-0.0f}, {-1}, {-3}, {-4}, {-9}})[0]);
+}
+
+}  // namespace
