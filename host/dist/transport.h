@@ -1,0 +1,70 @@
+/*
+ * The transport interface the distributed algorithm runs on: three
+ * collectives, each with an engine behind it (MPI for host buffers; NCCL for
+ * device buffers). The algorithm (dist.c) is written once against this.
+ *
+ * Every call is collective over the transport's ranks and must be made by
+ * every rank in the same order with rank-consistent counts. Counts and
+ * displacements are in elements of `esize` bytes and 64-bit: an engine with
+ * 32-bit counts splits its transfers.
+ */
+#ifndef RAGG_DIST_TRANSPORT_H
+#define RAGG_DIST_TRANSPORT_H
+
+#include <stddef.h>
+
+#include "internal.h"
+
+typedef struct ragg_transport ragg_transport_t;
+
+struct ragg_transport {
+  int rank, size;
+  ragg_context_t *ctx; /* where errors go (ragg_set_error) */
+  const char *fn;      /* the public entry point, for messages */
+  void *engine;        /* the engine's own state */
+  /* Rank r sends scount[p] elements at sbuf + sdispl[p] to every peer p and
+   * receives rcount[p] elements from peer p at rbuf + rdispl[p]. */
+  ragg_status_t (*alltoallv)(ragg_transport_t *t, const void *sbuf, const size_t *scount,
+                             const size_t *sdispl, void *rbuf, const size_t *rcount,
+                             const size_t *rdispl, size_t esize);
+  /* In place: block p (count[p] elements at buf + displ[p]) is rank p's;
+   * this rank's block is already there, every other block arrives. */
+  ragg_status_t (*allgatherv)(ragg_transport_t *t, void *buf, const size_t *count,
+                              const size_t *displ, size_t esize);
+  /* buf[0..n) <- the sum over ranks, the same bits on every rank (the Gram
+   * partial sums: every rank must solve the same problem). */
+  ragg_status_t (*allreduce_sum_f64)(ragg_transport_t *t, double *buf, size_t n);
+};
+
+/* One collective call of the public API. */
+typedef enum { RAGG_COLL_ALLREDUCE = 0, RAGG_COLL_REDUCE_SCATTER = 1 } ragg_coll_kind_t;
+
+typedef struct ragg_coll {
+  ragg_coll_kind_t kind;
+  ragg_dtype_t dtype;
+  const void *sendbuf;
+  void *recvbuf;
+  size_t count; /* all-reduce: values per buffer; reduce-scatter: recvcount */
+  ragg_reduce_t reduce;
+  ragg_mode_t mode;
+  ragg_report_t *report;
+  int check; /* 1: all-gather the call's signature first (RAGG_CHECK) */
+} ragg_coll_t;
+
+/* Runs one robust collective on the transport. Returns the same status on
+ * every rank for rank-consistent arguments (and, with check, for any). */
+ragg_status_t ragg_dist_run(ragg_context_t *ctx, const ragg_config_t *cfg, const ragg_coll_t *c,
+                            ragg_transport_t *t);
+
+/* Whether RAGG_CHECK=1 is set in the environment. */
+int ragg_dist_check_env(void);
+
+/* Shard p of `count` values split over P ranks: the first count % P shards
+ * hold one value more. */
+static inline void ragg_shard(size_t count, int P, int p, size_t *off, size_t *len) {
+  size_t q = count / (size_t)P, r = count % (size_t)P, pp = (size_t)p;
+  *len = q + (pp < r);
+  *off = pp * q + (pp < r ? pp : r);
+}
+
+#endif
