@@ -258,7 +258,8 @@ static void shard_plan(const ragg_config_t *cfg, const ragg_report_t *report, in
   int64_t L = P + (cfg->rule == RAGG_RULE_CENTERED_CLIP);
   int pre = ragg_has_prestep(&p);
   *nm = ragg_mixed_rows(&p, P);
-  *need_dist = ragg_plan_needs_distances(cfg, report);
+  /* Every pre-step reads the norms (excluded rows get weight 0), bucketing too. */
+  *need_dist = ragg_plan_needs_distances(cfg, report) || pre;
   *materialize = pre && (ragg_rule_is_coordinatewise((int)cfg->rule) ||
                          cfg->rule == RAGG_RULE_BULYAN || cfg->rule == RAGG_RULE_MEAN);
   size_t off = 0, l = (size_t)L;
