@@ -36,12 +36,14 @@ def _arg_error(message):
 
 def _raise_status(status, ctx=None):
     lib = L.lib()
-    raw = lib.ragg_status_string(status)
-    name = raw.decode() if raw else L.STATUS_NAMES.get(status, f"status {status}")
+    name = L.STATUS_NAMES.get(status, f"status {status}")
     msg = ""
     if ctx:
         m = lib.ragg_last_error(ctx)
         msg = m.decode(errors="replace") if m else ""
+    if not msg:
+        raw = lib.ragg_status_string(status)
+        msg = raw.decode(errors="replace") if raw else ""
     cls = RaggArgumentError if status in (L.ERR_INVALID_ARGUMENT,
                                           L.ERR_TOO_MANY_BYZANTINE) else RaggError
     raise cls(status, name, msg)

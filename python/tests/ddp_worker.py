@@ -90,6 +90,8 @@ def worker(rank, world, port, out_dir):
                 entry["records"] = len(state.history)
                 last = [r for r in state.history if r.step == state.step - 1]
                 entry["excluded_last_step"] = sorted({e for r in last for e in r.excluded})
+                entry["weights_last_step"] = [
+                    None if w != w else w for w in last[-1].report.weights.tolist()]
             results[name] = entry
         try:
             rt.RobustHookState(rule="krum", f=1)

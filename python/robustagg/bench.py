@@ -1,0 +1,333 @@
+"""Peer benchmark: python -m robustagg.bench
+
+Times robustagg against ByzFL (PyPI byzfl, on NumPy and on torch inputs, in
+separate rows), plain NumPy implementations and torch baselines
+(torch.median, a torch.sort trimmed mean, a torch.cdist Krum; on the GPU too
+when one is present), all on the same inputs in the same run: n = 64,
+d = 65536, f = 8, float32 by default; Brute and SMEA at f = 2 (C(64, 8)
+subsets is beyond any brute force). Prints the median time of each, the
+speed-up of robustagg over it, and whether the results agree; where a peer's
+definition differs (ByzFL's Krum averages n-f-1 neighbours, its geometric
+median stops after 3 iterations from zero, its CAF and SMEA take one power
+step from a random vector, torch.median returns the lower middle value) the
+table says so instead of comparing. Peers that are not installed are listed
+as skipped.
+"""
+
+import argparse
+import importlib.util
+import itertools
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import robustagg
+
+# ------------------------------------------------------------------ NumPy peers
+
+
+def np_median(x, f):
+    return np.median(x, 0)
+
+
+def np_trimmed_mean(x, f):
+    return np.sort(x, 0)[f:len(x) - f].mean(0)
+
+
+def np_meamed(x, f):
+    med = np.median(x, 0)
+    idx = np.argpartition(np.abs(x - med), len(x) - f - 1, axis=0)[: len(x) - f]
+    return np.take_along_axis(x, idx, 0).mean(0)
+
+
+def _sqdist(x):
+    g = (x @ x.T).astype(np.float64)
+    dg = np.diag(g)
+    return np.maximum(dg[:, None] + dg[None, :] - 2 * g, 0)
+
+
+def _krum_scores(x, f):
+    d2 = _sqdist(x)
+    n = len(x)
+    return np.sort(d2 + np.diag(np.full(n, np.inf)), 1)[:, : n - f - 2].sum(1)
+
+
+def np_krum(x, f):
+    return x[np.argmin(_krum_scores(x, f))]
+
+
+def np_multi_krum(x, f):
+    return x[np.argsort(_krum_scores(x, f), kind="stable")[: len(x) - f]].mean(0)
+
+
+def np_geomed(x, f, nu=1e-8, max_iters=1000, tol=1e-12):
+    x64 = x.astype(np.float64)
+    d2 = _sqdist(x)
+    z = x64[np.argmin(np.sqrt(d2).sum(1))]  # the medoid
+    prev = None
+    for _ in range(max_iters):
+        dist = np.linalg.norm(x64 - z, axis=1)
+        obj = dist.sum()
+        if prev is not None and abs(prev - obj) <= tol * obj:
+            break
+        prev = obj
+        w = 1.0 / np.maximum(nu, dist)
+        z = (w[:, None] * x64).sum(0) / w.sum()
+    return z.astype(x.dtype)
+
+
+def np_centered_clip(x, f, tau=100.0, iters=1):
+    v = np.zeros(x.shape[1], np.float64)
+    for _ in range(iters):
+        diff = x - v
+        scale = np.minimum(1.0, tau / np.maximum(np.linalg.norm(diff, axis=1), 1e-300))
+        v = v + (diff * scale[:, None]).mean(0)
+    return v.astype(x.dtype)
+
+
+def np_monna(x, f, trusted=0):
+    dist = ((x - x[trusted]) ** 2).sum(1)
+    return x[np.argsort(dist, kind="stable")[: len(x) - f]].mean(0)
+
+
+def np_brute(x, f):
+    d2 = _sqdist(x)
+    n = len(x)
+    best, best_diam = None, np.inf
+    for out in itertools.combinations(range(n), f):
+        keep = np.setdiff1d(np.arange(n), out)
+        diam = d2[np.ix_(keep, keep)].max()
+        if diam < best_diam:
+            best, best_diam = keep, diam
+    return x[best].mean(0)
+
+
+def np_mean(x, f):
+    return x.mean(0)
+
+
+# ------------------------------------------------------------------ torch peers
+
+def torch_median(x, f):
+    import torch
+
+    return torch.median(x, 0).values
+
+
+def torch_trimmed_mean(x, f):
+    import torch
+
+    return torch.sort(x, 0).values[f:x.shape[0] - f].mean(0)
+
+
+def torch_krum(x, f):
+    import torch
+
+    n = x.shape[0]
+    d2 = torch.cdist(x, x) ** 2
+    d2.fill_diagonal_(float("inf"))
+    scores = torch.sort(d2, 1).values[:, : n - f - 2].sum(1)
+    return x[torch.argmin(scores)]
+
+
+# ------------------------------------------------------------------ the table of work
+
+# rule, f, robustagg options, label suffix, numpy peer, torch peer,
+# (byzfl class name, kwargs, "agree" or the definition difference)
+def cases(f, brute_f):
+    return [
+        ("mean", f, {}, "", np_mean, None, ("Average", {}, "agree")),
+        ("median", f, {}, "", np_median, (torch_median, "lower middle for even n"),
+         ("Median", {}, "agree")),
+        ("trimmed_mean", f, {}, "", np_trimmed_mean, (torch_trimmed_mean, "agree"),
+         ("TrMean", {"f": f}, "agree")),
+        ("meamed", f, {}, "", np_meamed, None, ("Meamed", {"f": f}, "agree")),
+        ("krum", f, {}, "", np_krum, (torch_krum, "agree"),
+         ("Krum", {"f": f}, "ByzFL scores by the mean of n-f-1 neighbours")),
+        ("multi_krum", f, {}, "", np_multi_krum, None,
+         ("MultiKrum", {"f": f}, "ByzFL scores by the mean of n-f-1 neighbours")),
+        ("bulyan", f, {}, "", None, None, None),
+        ("geomed", f, {}, "", np_geomed, None,
+         ("GeometricMedian", {}, "ByzFL: 3 iterations from 0, nu = 0.1")),
+        ("geomed", f, {"max_iters": 3}, " (3 it)", None, None,
+         ("GeometricMedian", {"T": 3}, "same count; ByzFL starts at 0, nu = 0.1")),
+        ("centered_clip", f, {}, "", np_centered_clip, None,
+         ("CenteredClipping", {}, "agree")),
+        ("monna", f, {}, "", np_monna, None, ("MoNNA", {"f": f}, "agree")),
+        ("caf", f, {}, "", None, None,
+         ("CAF", {"f": f}, "ByzFL: one power step from a random vector")),
+        ("brute", brute_f, {}, "", np_brute, None, ("MDA", {"f": brute_f}, "agree")),
+        ("smea", brute_f, {}, "", None, None,
+         ("SMEA", {"f": brute_f}, "ByzFL: one power step from a random vector")),
+    ]
+
+
+# ------------------------------------------------------------------ timing
+
+def time_call(fn, repeat, budget_s, sync=None):
+    """Median wall time of fn() over up to `repeat` runs (fewer once budget_s is spent)."""
+    out = fn()  # warm-up (allocations, first-touch, lazy imports)
+    if sync:
+        sync()
+    times = []
+    start = time.perf_counter()
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        if sync:
+            sync()
+        times.append(time.perf_counter() - t)
+        if time.perf_counter() - start > budget_s:
+            break
+    return statistics.median(times), out
+
+
+def to_numpy(v):
+    if hasattr(v, "detach"):
+        return v.detach().float().cpu().numpy()
+    return np.asarray(v, dtype=np.float64)
+
+
+def compare(a, b):
+    a = to_numpy(a).astype(np.float64)
+    b = to_numpy(b).astype(np.float64)
+    err = np.abs(a - b) / (1e-3 + np.abs(b))
+    worst = float(err.max()) if err.size else 0.0
+    return ("yes" if worst <= 1e-3 else f"NO (rel. err {worst:.1e})"), worst
+
+
+# ------------------------------------------------------------------ main
+
+def machine():
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m robustagg.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--d", type=int, default=65536)
+    p.add_argument("--f", type=int, default=8)
+    p.add_argument("--brute-f", type=int, default=2, help="f for brute and smea (2)")
+    p.add_argument("--repeat", type=int, default=5, help="timed runs per row (5)")
+    p.add_argument("--budget", type=float, default=3.0,
+                   help="stop repeating a row after this many seconds (3)")
+    p.add_argument("--rules", default="all", help="comma-separated rules, or all")
+    p.add_argument("--slow", action="store_true",
+                   help="also run ByzFL's SMEA (a 16 MiB copy per subset: minutes)")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    have_torch = importlib.util.find_spec("torch") is not None
+    have_byzfl = importlib.util.find_spec("byzfl") is not None
+    torch = None
+    if have_torch:
+        import torch
+    byzfl = None
+    if have_byzfl:
+        try:
+            import byzfl
+        except Exception as e:  # byzfl imports torch and more
+            print(f"byzfl: installed but failed to import ({e}): skipped")
+            have_byzfl = False
+    cuda = have_torch and torch.cuda.is_available()
+    rng = np.random.default_rng(args.seed)
+    x = rng.standard_normal((args.n, args.d)).astype(np.float32)
+    xt = torch.from_numpy(x) if have_torch else None
+    xc = xt.cuda() if cuda else None
+
+    print(f"robustagg {robustagg.version()} ({robustagg.library_path()})")
+    print(f"machine: {machine()}")
+    print(f"inputs: n = {args.n}, d = {args.d}, f = {args.f} (brute, smea: f = {args.brute_f}), "
+          f"float32, {x.nbytes / 2**20:.0f} MiB; median of up to {args.repeat} runs")
+    print(f"numpy {np.__version__}; torch {torch.__version__ if have_torch else 'not installed'}"
+          f"{' (CUDA ' + torch.cuda.get_device_name() + ')' if cuda else ''}; "
+          f"byzfl {getattr(byzfl, '__version__', 'installed') if have_byzfl else 'not installed'}")
+    missing = [name for name, ok in (("byzfl", have_byzfl), ("torch", have_torch)) if not ok]
+    if missing:
+        print("skipped peers (not installed): " + ", ".join(missing) +
+              "  -> pip install -r python/requirements-test.txt")
+    print()
+
+    wanted = None if args.rules == "all" else set(args.rules.split(","))
+    header = f"{'rule':<19}{'implementation':<22}{'median ms':>11}{'robustagg x':>13}  agrees"
+    print(header)
+    print("-" * (len(header) + 30))
+    rows = []
+    for rule, f, opts, suffix, np_peer, torch_peer, byz in cases(args.f, args.brute_f):
+        if wanted and rule not in wanted:
+            continue
+        label = rule + suffix
+        if args.n < robustagg.min_inputs(rule, f):
+            print(f"{label:<19}(needs n >= {robustagg.min_inputs(rule, f)})")
+            continue
+        t_ra, ref = time_call(lambda: robustagg.aggregate(x, rule=rule, f=f, **opts),
+                              args.repeat, args.budget)
+
+        def emit(impl, t, agree):
+            speed = "" if t is None else f"{t / t_ra:.1f}x"
+            ms = "skipped" if t is None else f"{1e3 * t:.2f}"
+            print(f"{label:<19}{impl:<22}{ms:>11}{speed:>13}  {agree}", flush=True)
+            rows.append((label, impl, t, speed, agree))
+
+        emit("robustagg", t_ra, "")
+        if have_torch and rule in ("median", "krum", "geomed") and not opts:
+            t, out = time_call(lambda: robustagg.aggregate(xt, rule=rule, f=f, **opts),
+                               args.repeat, args.budget)
+            emit("robustagg (torch)", t, compare(out, ref)[0])
+        if np_peer is not None:
+            t, out = time_call(lambda: np_peer(x, f), args.repeat, args.budget)
+            emit("numpy", t, compare(out, ref)[0])
+        if torch_peer is not None and have_torch:
+            fn, note = torch_peer
+            t, out = time_call(lambda: fn(xt, f), args.repeat, args.budget)
+            emit("torch cpu", t, compare(out, ref)[0] if note == "agree" else f"n/a: {note}")
+            if cuda:
+                t, out = time_call(lambda: fn(xc, f), args.repeat, args.budget,
+                                   sync=torch.cuda.synchronize)
+                emit("torch cuda", t, compare(out, ref)[0] if note == "agree" else f"n/a: {note}")
+        if byz is not None:
+            cls, kwargs, note = byz
+            if not have_byzfl:
+                emit("byzfl", None, "byzfl not installed")
+                continue
+            if cls == "SMEA" and not args.slow:
+                emit("byzfl", None, f"skipped: C({args.n},{f}) subsets x a 16 MiB copy; --slow")
+                continue
+            for kind, inp in (("numpy", x), ("torch", xt)):
+                if inp is None:
+                    continue
+                agg = getattr(byzfl, cls)(**kwargs)
+                if cls == "CenteredClipping":  # it keeps its centre between calls
+                    def fn(inp=inp):
+                        return getattr(byzfl, cls)(**kwargs)(inp)
+                else:
+                    def fn(agg=agg, inp=inp):
+                        return agg(inp)
+                t, out = time_call(fn, args.repeat, args.budget)
+                emit(f"byzfl ({kind})", t, compare(out, ref)[0] if note == "agree"
+                     else f"n/a: {note}")
+    print()
+    print("robustagg x = the peer's time / robustagg's time on the same inputs.")
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() is not None else 1)
