@@ -99,8 +99,8 @@ def np_brute(x, f):
     d2 = _sqdist(x)
     n = len(x)
     best, best_diam = None, np.inf
-    for out in itertools.combinations(range(n), f):
-        keep = np.setdiff1d(np.arange(n), out)
+    for keep in itertools.combinations(range(n), n - f):  # lexicographic: ties to the first
+        keep = np.asarray(keep)
         diam = d2[np.ix_(keep, keep)].max()
         if diam < best_diam:
             best, best_diam = keep, diam
