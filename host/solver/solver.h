@@ -19,13 +19,20 @@
 #include <math.h>
 #endif
 
+/* A translation unit may define RAGG_HD itself: the CUDA solver kernel
+ * compiles these files as device-only code. */
+#if !defined(RAGG_HD)
 #if defined(__CUDACC__)
 #define RAGG_HD __host__ __device__
 #else
 #define RAGG_HD
 #endif
+#endif
 
-#ifdef __cplusplus
+/* RAGG_SOLVER_NO_EXTERN_C: a C++ translation unit that compiles the solver
+ * inside a namespace of its own (the CUDA solver kernel) keeps C++ linkage,
+ * so its symbols never clash with the C build's. */
+#if defined(__cplusplus) && !defined(RAGG_SOLVER_NO_EXTERN_C)
 extern "C" {
 #endif
 
@@ -110,7 +117,7 @@ RAGG_HD double ragg_affine_sqdist(const double *D, const double *N, int64_t ld,
 RAGG_HD double ragg_top_eigenvalue(double *A, int64_t n, double *vec, double *work);
 RAGG_HD int ragg_is_excluded_norm(double n2);
 
-#ifdef __cplusplus
+#if defined(__cplusplus) && !defined(RAGG_SOLVER_NO_EXTERN_C)
 }
 #endif
 #endif
