@@ -1,0 +1,135 @@
+// The shared n x n solver: its device build (kernels/solve.cu, --fmad=false)
+// and its host build (-ffp-contract=off) give bit-identical weights, scores,
+// selections and Bulyan rows from the same distances, for every Gram-space
+// rule and pre-step. Skips (visibly) where no CUDA device exists.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "internal.h"
+}
+#include "solver_check.h"
+
+namespace {
+
+struct Distances {
+  int64_t n, L;
+  std::vector<double> D, N;
+};
+
+// Squared distances of random points computed in double on the host; row
+// `excluded` (if >= 0) gets an infinite norm as DESIGN §2's exclusion does.
+Distances make_distances(int64_t n, int anchor, std::mt19937_64 &rng, int64_t excluded) {
+  const int64_t L = n + anchor, dim = 7;
+  std::normal_distribution<double> g(0.0, 1.0);
+  std::vector<double> x((size_t)(L * dim));
+  for (auto &v : x) v = g(rng);
+  Distances r{n, L, std::vector<double>((size_t)(L * L)), std::vector<double>((size_t)L)};
+  for (int64_t i = 0; i < L; ++i) {
+    double s = 0.0;
+    for (int64_t k = 0; k < dim; ++k) s += x[(size_t)(i * dim + k)] * x[(size_t)(i * dim + k)];
+    r.N[(size_t)i] = i == excluded ? INFINITY : s;
+  }
+  for (int64_t i = 0; i < L; ++i)
+    for (int64_t j = 0; j < L; ++j) {
+      double s = 0.0;
+      for (int64_t k = 0; k < dim; ++k) {
+        double t = x[(size_t)(i * dim + k)] - x[(size_t)(j * dim + k)];
+        s += t * t;
+      }
+      if (i != j && (i == excluded || j == excluded)) s = INFINITY;
+      r.D[(size_t)(i * L + j)] = s;
+    }
+  return r;
+}
+
+class CudaSolver : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+      cudaGetLastError();
+      GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount is 0): the device solver is untested here";
+    }
+  }
+};
+
+TEST_F(CudaSolver, DeviceAndHostBuildsGiveTheSameBits) {
+  const uint64_t seed = 8080;
+  std::mt19937_64 rng(seed);
+  const ragg_rule_t rules[] = {RAGG_RULE_MEAN,  RAGG_RULE_KRUM,           RAGG_RULE_MULTI_KRUM,
+                               RAGG_RULE_BULYAN, RAGG_RULE_GEOMED,        RAGG_RULE_BRUTE,
+                               RAGG_RULE_CENTERED_CLIP, RAGG_RULE_MONNA, RAGG_RULE_CAF,
+                               RAGG_RULE_SMEA};
+  for (ragg_rule_t rule : rules)
+    for (int pre = 0; pre < 5; ++pre)
+      for (int64_t n : {7, 12}) {
+        ragg_config_t cfg;
+        int64_t f = rule == RAGG_RULE_BULYAN ? 1 : 2;
+        ragg_config_init(&cfg, rule, f);
+        if (rule == RAGG_RULE_CENTERED_CLIP) cfg.tau = 0.7;
+        if (pre == 1) cfg.clip_norm = 2.0;
+        if (pre == 2) cfg.adaptive_clip = 1;
+        if (pre == 3) cfg.mix = RAGG_MIX_NNM;
+        if (pre == 4) {
+          cfg.mix = RAGG_MIX_BUCKETING;
+          cfg.bucket_size = 2;
+          cfg.seed = 5;
+          if (rule == RAGG_RULE_BULYAN || rule == RAGG_RULE_KRUM || rule == RAGG_RULE_MULTI_KRUM)
+            cfg.f = 0;
+        }
+        ragg_solve_params_t p;
+        ragg_params_from_config(&cfg, &p);
+        int anchor = rule == RAGG_RULE_CENTERED_CLIP;
+        Distances dist = make_distances(n, anchor, rng, n == 12 ? 4 : -1);
+        const int64_t L = dist.L;
+        SCOPED_TRACE(std::string(ragg_rule_name(rule)) + " pre-step " + std::to_string(pre) +
+                     " n=" + std::to_string(n) + " seed=" + std::to_string(seed));
+
+        std::vector<double> alpha((size_t)L), scores((size_t)n), mix((size_t)(L * L)),
+            scratch((size_t)ragg_solver_scratch_doubles(n));
+        std::vector<int64_t> iscratch((size_t)ragg_solver_scratch_ints(n)), bul((size_t)L, 0);
+        std::vector<int32_t> sel((size_t)n);
+        ragg_solve_io_t io;
+        std::memset(&io, 0, sizeof(io));
+        io.n = n;
+        io.has_anchor = anchor;
+        io.D = dist.D.data();
+        io.N = dist.N.data();
+        io.alpha = alpha.data();
+        io.scores = scores.data();
+        io.selected = sel.data();
+        io.bulyan_rows = bul.data();
+        io.mix = mix.data();
+        io.scratch = scratch.data();
+        io.iscratch = iscratch.data();
+        ragg_solve(&p, &io);
+
+        std::vector<double> galpha((size_t)L), gscores((size_t)n);
+        std::vector<int64_t> gbul((size_t)L);
+        std::vector<int32_t> gsel((size_t)n);
+        ASSERT_EQ(0, ragg_cuda_solve_from_host(&p, n, anchor, dist.D.data(), dist.N.data(),
+                                               galpha.data(), gscores.data(), gsel.data(),
+                                               gbul.data()));
+        for (int64_t i = 0; i < L; ++i)
+          EXPECT_EQ(0, std::memcmp(&alpha[(size_t)i], &galpha[(size_t)i], sizeof(double)))
+              << "alpha[" << i << "]: host " << alpha[(size_t)i] << " device " << galpha[(size_t)i];
+        for (int64_t i = 0; i < n; ++i) {
+          EXPECT_EQ(0, std::memcmp(&scores[(size_t)i], &gscores[(size_t)i], sizeof(double)))
+              << "scores[" << i << "]: host " << scores[(size_t)i] << " device "
+              << gscores[(size_t)i];
+          EXPECT_EQ(sel[(size_t)i], gsel[(size_t)i]) << "selected[" << i << "]";
+        }
+        if (rule == RAGG_RULE_BULYAN)
+          for (int64_t i = 0; i < n - 2 * f; ++i)
+            EXPECT_EQ(bul[(size_t)i], gbul[(size_t)i]) << "bulyan_rows[" << i << "]";
+      }
+}
+
+}  // namespace
