@@ -119,3 +119,49 @@ cudaError_t launch_solve(const SolveArgs &a, cudaStream_t stream) {
 }
 
 }  // namespace ragg_cuda
+
+/* ---- a check hook: the device solver on distances given by the host ---- */
+
+extern "C" int ragg_cuda_solve_from_host(const ragg_solve_params_t *p, int64_t n, int has_anchor,
+                                         const double *D, const double *N, double *alpha,
+                                         double *scores, int32_t *selected, int64_t *bulyan_rows) {
+  using namespace ragg_cuda;
+  int64_t L = n + has_anchor;
+  size_t dbl = sizeof(double) * (size_t)(L * L + L + L + L * L + ragg_solver_scratch_doubles(n) + n);
+  size_t ints = sizeof(int64_t) * (size_t)(ragg_solver_scratch_ints(n) + L) + sizeof(int32_t) * (size_t)n;
+  char *buf = NULL;
+  cudaError_t e = cudaMalloc(&buf, dbl + ints);
+  if (e != cudaSuccess) return (int)e;
+  double *dD = (double *)buf, *dN = dD + L * L, *dalpha = dN + L, *dmix = dalpha + L,
+         *dscratch = dmix + L * L, *dscores = dscratch + ragg_solver_scratch_doubles(n);
+  int64_t *discratch = (int64_t *)(buf + dbl), *dbul = discratch + ragg_solver_scratch_ints(n);
+  int32_t *dsel = (int32_t *)(dbul + L);
+  e = cudaMemcpy(dD, D, sizeof(double) * (size_t)(L * L), cudaMemcpyHostToDevice);
+  if (e == cudaSuccess) e = cudaMemcpy(dN, N, sizeof(double) * (size_t)L, cudaMemcpyHostToDevice);
+  if (e == cudaSuccess) e = cudaMemset(dbul, 0, sizeof(int64_t) * (size_t)L);
+  if (e == cudaSuccess) {
+    SolveArgs a;
+    a.p = *p;
+    a.n = n;
+    a.has_anchor = has_anchor;
+    a.D = dD;
+    a.N = dN;
+    a.alpha = dalpha;
+    a.mix = dmix;
+    a.scratch = dscratch;
+    a.iscratch = discratch;
+    a.bulyan_rows = dbul;
+    a.scores = dscores;
+    a.selected = dsel;
+    a.weights = NULL;
+    a.transform_only = 0;
+    e = launch_solve(a, 0);
+  }
+  if (e == cudaSuccess) e = cudaDeviceSynchronize();
+  if (e == cudaSuccess) e = cudaMemcpy(alpha, dalpha, sizeof(double) * (size_t)L, cudaMemcpyDeviceToHost);
+  if (e == cudaSuccess) e = cudaMemcpy(scores, dscores, sizeof(double) * (size_t)n, cudaMemcpyDeviceToHost);
+  if (e == cudaSuccess) e = cudaMemcpy(selected, dsel, sizeof(int32_t) * (size_t)n, cudaMemcpyDeviceToHost);
+  if (e == cudaSuccess) e = cudaMemcpy(bulyan_rows, dbul, sizeof(int64_t) * (size_t)L, cudaMemcpyDeviceToHost);
+  cudaFree(buf);
+  return (int)e;
+}

@@ -126,9 +126,11 @@ TEST_F(CudaSolver, DeviceAndHostBuildsGiveTheSameBits) {
               << gscores[(size_t)i];
           EXPECT_EQ(sel[(size_t)i], gsel[(size_t)i]) << "selected[" << i << "]";
         }
-        if (rule == RAGG_RULE_BULYAN)
-          for (int64_t i = 0; i < n - 2 * f; ++i)
+        if (rule == RAGG_RULE_BULYAN) {
+          for (int64_t i = 0; i < n - 2 * f; ++i) {
             EXPECT_EQ(bul[(size_t)i], gbul[(size_t)i]) << "bulyan_rows[" << i << "]";
+          }
+        }
       }
 }
 
