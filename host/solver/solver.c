@@ -41,7 +41,10 @@ RAGG_HD int ragg_has_prestep(const ragg_solve_params_t *p) {
  * the largest norm among the others. Excluded rows get 0 under either. */
 static RAGG_HD void clip_scales(const ragg_solve_params_t *p, int64_t n, const double *N, double *s,
                                 double *key, int64_t *idx) {
-  for (int64_t i = 0; i < n; ++i) s[i] = ragg_is_excluded_norm(N[i]) ? 0.0 : 1.0;
+  for (int64_t i = 0; i < n; ++i) s[i] = 1.0;
+  if (p->clip_norm <= 0.0 && !p->adaptive_clip) return; /* N may be absent then */
+  for (int64_t i = 0; i < n; ++i)
+    if (ragg_is_excluded_norm(N[i])) s[i] = 0.0;
   if (p->clip_norm > 0.0) {
     for (int64_t i = 0; i < n; ++i) {
       double norm = sqrt(N[i]);
@@ -150,16 +153,18 @@ static RAGG_HD void transform_distances(const ragg_solve_io_t *io, int64_t np, d
     double na = sa * ra - 0.5 * qa;
     Np[a] = excl[a] ? 1.0 / 0.0 : (na > 0.0 ? na : 0.0);
   }
+  /* One triangle, mirrored: D' is exactly symmetric, so ties between a and b
+   * compare equal bits from either side. */
   for (int64_t a = 0; a < np; ++a)
-    for (int64_t b = 0; b < np; ++b) {
+    for (int64_t b = a; b < np; ++b) {
       if (a == b) { Dp[a * np + b] = 0.0; continue; }
-      if (excl[a] || excl[b]) { Dp[a * np + b] = 1.0 / 0.0; continue; }
+      if (excl[a] || excl[b]) { Dp[a * np + b] = Dp[b * np + a] = 1.0 / 0.0; continue; }
       const double *wb = W + b * lin;
       double cross = 0.0;
       for (int64_t l = 0; l < lin; ++l)
         if (wb[l] != 0.0) cross += wb[l] * u[a * lin + l];
       double v = (sig[a] - sig[b]) * (r[a] - r[b]) - 0.5 * (q[a] + q[b] - 2.0 * cross);
-      Dp[a * np + b] = v > 0.0 ? v : 0.0;
+      Dp[a * np + b] = Dp[b * np + a] = v > 0.0 ? v : 0.0;
     }
 }
 
