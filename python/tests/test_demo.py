@@ -43,3 +43,18 @@ def test_cli_prints_the_table_and_skips_infeasible_rules(tmp_path):
     assert "needs n >= 11" in proc.stdout  # Bulyan with f = 2 on 10 workers
     assert "brute" in proc.stdout and "accuracy.csv" in proc.stdout
     assert (tmp_path / "accuracy.csv").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
+def test_torch_model_path_on_cpu(tmp_path, monkeypatch):
+    """The --device cuda code path (torch tensors end to end), run on the CPU."""
+    from robustagg import demo
+
+    monkeypatch.setattr(demo, "make_ops", lambda device: demo.TorchOps("cpu"))
+    args = demo.parse_args(["--rules", "mean,median,centered_clip", "--attacks",
+                            "sign_flip,alie,nan,label_flip", "--steps", "60", "--quiet",
+                            "--out", str(tmp_path)])
+    res = demo.run(args)
+    acc = res["acc"]
+    assert acc[("mean", "sign_flip")] < 0.3 and acc[("median", "sign_flip")] > 0.8
+    assert acc[("centered_clip", "nan")] > 0.8
