@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The CUDA backend's checks on a machine with a GPU, in one go: build (sm_90),
+# the GPU test suites, compute-sanitizer memcheck over them, and the
+# benchmark table. Logs go to $OUT (or ./gpu_check_out); the table is printed
+# last. Usage: kernels/gpu_check.sh [bench args...]
+set -u
+here=$(cd "$(dirname "$0")/.." && pwd)
+out=${OUT:-$here/gpu_check_out}
+build=${RAGG_GPU_BUILD:-/tmp/ragg-build-gpu}
+mkdir -p "$out"
+jobs=$(nproc 2>/dev/null || echo 8)
+start=$(date +%s)
+elapsed() { echo $(( $(date +%s) - start )); }
+
+{ nvidia-smi -L; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv; nvcc --version | tail -2; date -u; } > "$out/device.txt" 2>&1
+cat "$out/device.txt"
+
+configure() {
+  cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DRAGG_BUILD_TESTS=ON -DRAGG_BUILD_BENCH=ON "$@" >> "$out/build.log" 2>&1
+}
+# GoogleTest: the system's, else built from the sources Debian ships.
+if ! configure; then
+  echo "configure failed (GoogleTest missing?): building it from /usr/src/googletest"
+  rm -rf "$build"
+  if [ -d /usr/src/googletest ]; then
+    cmake -S /usr/src/googletest -B /tmp/gtest-build -DCMAKE_INSTALL_PREFIX=/tmp/gtest \
+      -DCMAKE_BUILD_TYPE=Release > "$out/gtest.log" 2>&1 &&
+      cmake --build /tmp/gtest-build -j"$jobs" >> "$out/gtest.log" 2>&1 &&
+      cmake --install /tmp/gtest-build >> "$out/gtest.log" 2>&1
+    configure -DCMAKE_PREFIX_PATH=/tmp/gtest || { tail -30 "$out/build.log"; exit 1; }
+  else
+    tail -30 "$out/build.log"
+    exit 1
+  fi
+fi
+cmake --build "$build" -j"$jobs" --target test_cuda_backend test_cuda_solver ragg_bench_cuda >> "$out/build.log" 2>&1
+echo "build: rc=$? after $(elapsed) s"
+tail -5 "$out/build.log"
+
+(cd "$build" && timeout 150 ctest -L gpu --output-on-failure) > "$out/tests.log" 2>&1
+echo "gpu tests: rc=$? after $(elapsed) s"
+grep -E "tests passed|Failed|FAILED|Passed|SKIPPED" "$out/tests.log" | head -40
+
+timeout "${RAGG_BENCH_TIMEOUT:-100}" "$build/bench/cuda/ragg_bench_cuda" "$@" > "$out/bench.txt" 2> "$out/bench.err"
+echo "bench: rc=$? after $(elapsed) s"
+
+if command -v compute-sanitizer >/dev/null 2>&1; then
+  timeout "${RAGG_SANITIZER_TIMEOUT:-60}" compute-sanitizer --tool memcheck --error-exitcode 9 \
+    "$build/tests/test_cuda_solver" > "$out/memcheck.log" 2>&1
+  echo "memcheck test_cuda_solver: rc=$?" | tee -a "$out/memcheck.log"
+  timeout "${RAGG_SANITIZER_TIMEOUT:-90}" compute-sanitizer --tool memcheck --error-exitcode 9 \
+    "$build/tests/test_cuda_backend" \
+    --gtest_filter='*Graph*:*Errors*:*CenteredClipping*:*PreSteps*:*Repeated*' >> "$out/memcheck.log" 2>&1
+  echo "memcheck test_cuda_backend (subset): rc=$?" | tee -a "$out/memcheck.log"
+  grep -E "ERROR SUMMARY" "$out/memcheck.log"
+else
+  echo "compute-sanitizer: not found"
+fi
+echo "total: $(elapsed) s"
+cat "$out/bench.txt"
