@@ -395,7 +395,7 @@ def aggregate(x, rule="krum", f=2, return_report=False, **options):
         return _aggregate_rows(lib, cfg, x, return_report, options)
     a = _wrap(x)
     n, d, ld = _check_matrix(a)
-    keep = _center(cfg, a, d, options)  # noqa: F841 (kept alive through the call)
+    _center(cfg, a, d, options)
     out = _empty_like(a, (d,))
     out_a = _wrap(out)
     ctx = _context(a.backend, a.device, a.stream)
@@ -435,7 +435,7 @@ def _aggregate_rows(lib, cfg, rows, return_report, options):
         if d > 1 and w.strides[0] != 1:
             raise _arg_error(f"input {i} is not contiguous (stride {w.strides[0]}); pass a "
                              "contiguous copy")
-    keep = _center(cfg, first, d, options)  # noqa: F841
+    _center(cfg, first, d, options)
     ptrs = (ctypes.c_void_p * n)(*[w.ptr for w in wrapped])
     out = _empty_like(first, (d,))
     out_a = _wrap(out)

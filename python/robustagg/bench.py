@@ -17,7 +17,6 @@ as skipped.
 import argparse
 import importlib.util
 import itertools
-import math
 import os
 import platform
 import statistics

@@ -223,10 +223,8 @@ def train_one(ops, data, rule, attack, args, shards, pbar=None):
     rng = np.random.default_rng(args.seed)
     theta = init_params(ops, rng)
     momenta = None
-    honest_count = n if attack in ("none", "label_flip") else n - f
     options = {}
     prev = None
-    y_flip = (CLASSES - 1) - y_tr
     for _ in range(args.steps):
         idx = np.stack([shards[w][rng.integers(len(shards[w]), size=args.batch)]
                         for w in range(n)])
@@ -258,7 +256,6 @@ def train_one(ops, data, rule, attack, args, shards, pbar=None):
             theta = theta - args.lr * agg
         if pbar is not None:
             pbar.update(1)
-    del honest_count, y_flip
     return accuracy(ops, theta, x_te, y_te)
 
 

@@ -16,7 +16,6 @@ import pytest
 if importlib.util.find_spec("torch") is None:
     pytest.skip("torch is not installed: the DDP hook tests need it", allow_module_level=True)
 
-import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
 if not dist.is_available() or not dist.is_gloo_available():
