@@ -90,9 +90,8 @@ Plan make_plan(const ragg_config_t *cfg, const ragg_report_t *report, int64_t n,
   pl.nm = ragg_mixed_rows(&p, n);
   pl.materialize = pl.pre && (ragg_rule_is_coordinatewise((int)cfg->rule) ||
                               cfg->rule == RAGG_RULE_BULYAN || cfg->rule == RAGG_RULE_MEAN);
-  /* The pre-step transform reads the squared norms (excluded rows weigh 0),
-   * bucketing alone included. */
-  pl.need_dist = ragg_plan_needs_distances(cfg, report) || pl.materialize;
+  /* bucketing alone reads no distances: the solver's transform runs without them */
+  pl.need_dist = ragg_plan_needs_distances(cfg, report);
   pl.anchor_row = cc && cfg->cc_center != NULL;
   pl.origin_anchor = cc && cfg->cc_center == NULL;
   pl.Lraw = n + pl.anchor_row;
