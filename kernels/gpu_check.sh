@@ -23,8 +23,10 @@ configure() {
 if ! configure; then
   echo "configure failed (GoogleTest missing?): building it from /usr/src/googletest"
   rm -rf "$build"
-  if [ -d /usr/src/googletest ]; then
-    cmake -S /usr/src/googletest -B /tmp/gtest-build -DCMAKE_INSTALL_PREFIX=/tmp/gtest \
+  gsrc=/usr/src/googletest
+  [ -d "$gsrc" ] || gsrc=$here/.gtest-src  # a copy carried to the machine
+  if [ -d "$gsrc" ]; then
+    cmake -S "$gsrc" -B /tmp/gtest-build -DCMAKE_INSTALL_PREFIX=/tmp/gtest \
       -DCMAKE_BUILD_TYPE=Release > "$out/gtest.log" 2>&1 &&
       cmake --build /tmp/gtest-build -j"$jobs" >> "$out/gtest.log" 2>&1 &&
       cmake --install /tmp/gtest-build >> "$out/gtest.log" 2>&1

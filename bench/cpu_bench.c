@@ -1,0 +1,141 @@
+/* CPU benchmark, nccl-tests style: each rule's median time over repeats, its
+ * bandwidth, and its share of the floor measured in the same run (DESIGN §3):
+ * the all-core streaming read of a buffer >= 8x the last-level cache.
+ * Baselines in the same run: the plain mean, a per-coordinate qsort median,
+ * and the Gram (distances) pass alone.
+ *
+ *   cpu_bench [MiB per input = 256] [repeats = 5] */
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "robustagg.h"
+
+static double median_of(double *t, int k) {
+  for (int i = 1; i < k; ++i)
+    for (int j = i; j > 0 && t[j - 1] > t[j]; --j) {
+      double s = t[j]; t[j] = t[j - 1]; t[j - 1] = s;
+    }
+  return k & 1 ? t[k / 2] : 0.5 * (t[k / 2 - 1] + t[k / 2]);
+}
+
+static volatile int64_t sink;
+
+/* All-core streaming read: integer sums in independent lanes. */
+static double read_bandwidth(const int32_t *buf, size_t count, int reps) {
+  double t[16];
+  for (int r = 0; r < reps; ++r) {
+    double t0 = omp_get_wtime();
+    int64_t s = 0;
+#pragma omp parallel for reduction(+ : s) schedule(static)
+    for (size_t i = 0; i < count; ++i) s += buf[i];
+    t[r] = omp_get_wtime() - t0;
+    sink = s;
+  }
+  return (double)count * 4.0 / median_of(t, reps) / 1e9;
+}
+
+static int cmp_float(const void *a, const void *b) {
+  float x = *(const float *)a, y = *(const float *)b;
+  return (x > y) - (x < y);
+}
+
+/* The baseline every per-coordinate loop starts from: gather, qsort, pick. */
+static void qsort_median(const float *x, int64_t n, int64_t d, int64_t ld, float *out) {
+#pragma omp parallel
+  {
+    float *col = (float *)malloc(sizeof(float) * (size_t)n);
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < d; ++k) {
+      for (int64_t i = 0; i < n; ++i) col[i] = x[i * ld + k];
+      qsort(col, (size_t)n, sizeof(float), cmp_float);
+      out[k] = n & 1 ? col[n / 2] : 0.5f * (col[n / 2 - 1] + col[n / 2]);
+    }
+    free(col);
+  }
+}
+
+typedef struct {
+  const char *name;
+  ragg_rule_t rule;
+  int gram;         /* Gram-space: the floor is two reads */
+  int64_t f_div;    /* f = n / f_div */
+} row_t;
+
+int main(int argc, char **argv) {
+  double mib = argc > 1 ? atof(argv[1]) : 256.0;
+  int reps = argc > 2 ? atoi(argv[2]) : 5;
+  if (reps < 1 || reps > 16) reps = 5;
+  long llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  if (llc <= 0) llc = 32l << 20;
+  size_t fbytes = (size_t)llc * 8 > (size_t)(mib * 1048576.0) ? (size_t)llc * 8 : (size_t)(mib * 1048576.0);
+  size_t count = fbytes / 4;
+  int32_t *fbuf = (int32_t *)malloc(fbytes);
+  float *x = (float *)malloc(fbytes), *out = NULL;
+  if (!fbuf || !x) return 1;
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < count; ++i) {
+    uint32_t h = (uint32_t)i * 2654435761u;
+    fbuf[i] = (int32_t)h;
+    x[i] = (float)(h >> 8) / 16777216.0f - 0.5f;
+  }
+  double floor_gbs = read_bandwidth(fbuf, count, reps);
+  free(fbuf);
+  printf("# robustagg %d, %d threads, LLC %ld MiB, input %.0f MiB per call, median of %d\n",
+         ragg_version(), omp_get_max_threads(), llc >> 20, (double)fbytes / 1048576.0, reps);
+  printf("# floor: all-core streaming read %.2f GB/s\n", floor_gbs);
+  printf("%-16s %5s %10s %6s %10s %8s %8s\n", "rule", "n", "d", "dtype", "time(ms)", "GB/s", "%floor");
+  const row_t rows[] = {
+      {"mean", RAGG_RULE_MEAN, 0, 0},         {"median", RAGG_RULE_MEDIAN, 0, 4},
+      {"trimmed_mean", RAGG_RULE_TRIMMED_MEAN, 0, 4}, {"meamed", RAGG_RULE_MEAMED, 0, 4},
+      {"krum", RAGG_RULE_KRUM, 1, 4},         {"multi_krum", RAGG_RULE_MULTI_KRUM, 1, 4},
+      {"geomed", RAGG_RULE_GEOMED, 1, 4},     {"centered_clip", RAGG_RULE_CENTERED_CLIP, 1, 4},
+      {"bulyan", RAGG_RULE_BULYAN, 1, 8},
+  };
+  const int64_t ns[] = {8, 16, 32, 64};
+  ragg_context_t *ctx;
+  if (ragg_context_create(&ctx, RAGG_BACKEND_CPU, 0) != RAGG_SUCCESS) return 1;
+  for (size_t a = 0; a < sizeof(ns) / sizeof(ns[0]); ++a) {
+    int64_t n = ns[a], d = (int64_t)(count / (size_t)n);
+    free(out);
+    out = (float *)malloc(sizeof(float) * (size_t)d);
+    double bytes = (double)n * (double)d * 4.0, t[16];
+    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); ++r) {
+      ragg_config_t cfg;
+      ragg_config_init(&cfg, rows[r].rule, rows[r].f_div ? n / rows[r].f_div : 0);
+      if (rows[r].rule == RAGG_RULE_BULYAN && n < 4 * cfg.f + 3) cfg.f = (n - 3) / 4;
+      ragg_status_t st = RAGG_SUCCESS;
+      for (int k = 0; k <= reps && st == RAGG_SUCCESS; ++k) {
+        double t0 = omp_get_wtime();
+        st = ragg_aggregate(ctx, &cfg, RAGG_F32, x, n, d, d, out, NULL);
+        if (k > 0) t[k - 1] = omp_get_wtime() - t0; /* the first call sizes the workspace */
+      }
+      if (st != RAGG_SUCCESS) {
+        printf("%-16s %5lld  %s\n", rows[r].name, (long long)n, ragg_last_error(ctx));
+        continue;
+      }
+      double tm = median_of(t, reps), gbs = bytes / tm / 1e9;
+      printf("%-16s %5lld %10lld %6s %10.2f %8.2f %7.1f%%\n", rows[r].name, (long long)n, (long long)d,
+             "f32", tm * 1e3, gbs, 100.0 * gbs / floor_gbs);
+    }
+    /* baselines */
+    if (n <= 32) {
+      int64_t dq = d / 16; /* qsort is slow: a 1/16 slice, rate per byte */
+      for (int k = 0; k < 3; ++k) {
+        double t0 = omp_get_wtime();
+        qsort_median(x, n, dq, d, out);
+        t[k] = omp_get_wtime() - t0;
+      }
+      double tm = median_of(t, 3), gbs = (double)n * (double)dq * 4.0 / tm / 1e9;
+      printf("%-16s %5lld %10lld %6s %10.2f %8.2f %7.1f%%\n", "base:qsort_med", (long long)n,
+             (long long)dq, "f32", tm * 1e3, gbs, 100.0 * gbs / floor_gbs);
+    }
+  }
+  free(out);
+  free(x);
+  ragg_context_destroy(ctx);
+  return 0;
+}
