@@ -63,7 +63,7 @@ static void coordinate_generic(ragg_dtype_t in_t, const void *const *rows, int64
                                const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out,
                                int64_t *counts, int *failed) {
   int64_t nblocks = (d + CBLOCK - 1) / CBLOCK;
-#pragma omp parallel
+#pragma omp parallel if (n * d > RAGG_PARALLEL_MIN)
   {
     int32_t *keys = (int32_t *)malloc(sizeof(int32_t) * (size_t)n * 2);
     float *vals = (float *)malloc(sizeof(float) * (size_t)n);

@@ -52,7 +52,7 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
   const net_fn net = op->rule == RAGG_RULE_MEDIAN ? net_median_table[n] : net_sort_table[n];
   int64_t ntiles = (d + VW - 1) / VW;
   size_t esize = ragg_dtype_size(in_t);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * d > RAGG_PARALLEL_MIN)
   for (int64_t t = 0; t < ntiles; ++t) {
     VEC v[NET_NMAX];
     int32_t keys[NET_NMAX][VW];

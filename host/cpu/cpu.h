@@ -4,6 +4,10 @@
 
 #include "../internal.h"
 
+/* Below this many values a pass runs on one thread: opening a parallel
+ * region costs more than it saves (and much more on a busy machine). */
+#define RAGG_PARALLEL_MIN (int64_t)(1 << 18)
+
 /* Squared distances D (L x L) and squared norms N (L) of L rows (the last
  * may be the anchor), Gram or direct. Deterministic: the split of d into
  * parts depends on n and d only, never on the thread count.
@@ -12,12 +16,12 @@ int64_t ragg_cpu_gram_parts(int64_t L, int64_t d);
 /* The raw sums (upper triangle of R, L x L, the rest 0): Gram mode x_i.x_j,
  * direct mode ||x_i - x_j||^2 off the diagonal and ||x_i||^2 on it. Raw sums
  * over disjoint coordinate shards add up (the sharded all-reduce). */
-void ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
-                       ragg_distances_t mode, double *R, double *part_buf);
+int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
+                      ragg_distances_t mode, double *R, double *part_buf); /* 1: out of memory */
 /* D and N from raw sums (DESIGN §2 exclusion: +Inf distances for rows whose
  * squared norm is not finite or above FLT_MAX). D may alias R. */
 void ragg_distances_finalize(const double *R, int64_t L, ragg_distances_t mode, double *D, double *N);
-void ragg_cpu_distances(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
+int ragg_cpu_distances(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
                         ragg_distances_t mode, double *D, double *N, double *part_buf);
 
 /* out = sum_j alpha_j row_j, skipping alpha_j = 0, in double, rounded once. */

@@ -106,7 +106,8 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg, 
     if (L > n && !anchor_row) {
       /* distances of the inputs, then the origin as point n */
       double *Dn = (double *)(ws + lo.mix); /* n x n staging */
-      ragg_cpu_distances(in->dtype, rows, n, d, cfg->distances, Dn, N, (double *)(ws + lo.parts));
+      if (ragg_cpu_distances(in->dtype, rows, n, d, cfg->distances, Dn, N, (double *)(ws + lo.parts)))
+        return ragg_set_error(ctx, RAGG_ERR_OUT_OF_MEMORY, "ragg_aggregate: out of memory in the Gram pass");
       for (int64_t i = 0; i < n; ++i) {
         for (int64_t j = 0; j < n; ++j) D[i * L + j] = Dn[i * n + j];
         D[i * L + n] = D[n * L + i] = ragg_is_excluded_norm(N[i]) ? 1.0 / 0.0 : N[i];
@@ -114,7 +115,8 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg, 
       D[n * L + n] = 0.0;
       N[n] = 0.0;
     } else {
-      ragg_cpu_distances(in->dtype, rows, L, d, cfg->distances, D, N, (double *)(ws + lo.parts));
+      if (ragg_cpu_distances(in->dtype, rows, L, d, cfg->distances, D, N, (double *)(ws + lo.parts)))
+        return ragg_set_error(ctx, RAGG_ERR_OUT_OF_MEMORY, "ragg_aggregate: out of memory in the Gram pass");
     }
   }
   ragg_solve_params_t p;

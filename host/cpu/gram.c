@@ -2,6 +2,7 @@
  * combination (one pass), and the small helpers around them. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "convert.h"
 #include "cpu.h"
@@ -16,9 +17,18 @@ int64_t ragg_cpu_gram_parts(int64_t L, int64_t d) {
   return parts < 1 ? 1 : parts;
 }
 
+/* The hot loops are built for AVX-512, AVX2 and the baseline, picked at load
+ * time. Every lane keeps its own sum in the order the source gives and
+ * floating-point contraction is off, so each clone computes the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(RAGG_NO_CLONES)
+#define RAGG_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define RAGG_CLONES
+#endif
+
 /* Widens BLOCK values of each row to double. */
-static void load_block(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t k0, int64_t len,
-                       double *buf) {
+RAGG_CLONES static void load_block(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t k0,
+                                   int64_t len, double *buf) {
   for (int64_t i = 0; i < L; ++i) {
     double *b = buf + i * BLOCK;
     if (t == RAGG_F32) {
@@ -31,30 +41,87 @@ static void load_block(ragg_dtype_t t, const void *const *rows, int64_t L, int64
   }
 }
 
-/* Sum over the block of a_k * b_k (direct: (a_k - b_k)^2) in LANES fixed
- * accumulators, reduced in a fixed order: the same bits whatever the ISA. */
-static double block_dot(const double *a, const double *b) {
-  double acc[LANES] = {0};
-  for (int64_t k = 0; k < BLOCK; k += LANES)
-    for (int l = 0; l < LANES; ++l) acc[l] += a[k + l] * b[k + l];
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-static double block_sqdiff(const double *a, const double *b) {
-  double acc[LANES] = {0};
-  for (int64_t k = 0; k < BLOCK; k += LANES)
-    for (int l = 0; l < LANES; ++l) {
-      double t = a[k + l] - b[k + l];
-      acc[l] += t * t;
-    }
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+/* LANES accumulators per pair (one vector of doubles, whatever the ISA makes
+ * of it), reduced in a fixed order. */
+typedef double v8d __attribute__((vector_size(LANES * sizeof(double))));
+
+static inline v8d load8(const double *p) {
+  v8d v;
+  memcpy(&v, p, sizeof(v));
+  return v;
 }
 
-void ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
-                       ragg_distances_t mode, double *R, double *part_buf) {
+static inline double reduce_lanes(v8d a) {
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/* Adds the block's contribution to G's row i for columns j0..j0+3 (all < L):
+ * row i is read once for four pairs. Direct mode sums (a - b)^2 off the
+ * diagonal, a * b on it. */
+RAGG_CLONES static void block_row4(const double *buf, int64_t i, int64_t j0, int direct, double *Gi) {
+  v8d c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+  const double *a = buf + i * BLOCK;
+  const double *b0 = buf + j0 * BLOCK, *b1 = b0 + BLOCK, *b2 = b1 + BLOCK, *b3 = b2 + BLOCK;
+  if (direct) {
+    for (int64_t k = 0; k < BLOCK; k += LANES) {
+      v8d x = load8(a + k), t0 = x - load8(b0 + k), t1 = x - load8(b1 + k), t2 = x - load8(b2 + k),
+          t3 = x - load8(b3 + k);
+      c0 += t0 * t0;
+      c1 += t1 * t1;
+      c2 += t2 * t2;
+      c3 += t3 * t3;
+    }
+  } else {
+    for (int64_t k = 0; k < BLOCK; k += LANES) {
+      v8d x = load8(a + k);
+      c0 += x * load8(b0 + k);
+      c1 += x * load8(b1 + k);
+      c2 += x * load8(b2 + k);
+      c3 += x * load8(b3 + k);
+    }
+  }
+  Gi[j0] += reduce_lanes(c0);
+  Gi[j0 + 1] += reduce_lanes(c1);
+  Gi[j0 + 2] += reduce_lanes(c2);
+  Gi[j0 + 3] += reduce_lanes(c3);
+}
+
+RAGG_CLONES static void block_pair(const double *buf, int64_t i, int64_t j, int direct, double *Gi) {
+  v8d c = {0};
+  const double *a = buf + i * BLOCK, *b = buf + j * BLOCK;
+  if (direct && i != j) {
+    for (int64_t k = 0; k < BLOCK; k += LANES) {
+      v8d t = load8(a + k) - load8(b + k);
+      c += t * t;
+    }
+  } else {
+    for (int64_t k = 0; k < BLOCK; k += LANES) c += load8(a + k) * load8(b + k);
+  }
+  Gi[j] += reduce_lanes(c);
+}
+
+/* One block's contribution to the upper triangle of G (diagonal included). */
+static void gram_block(const double *buf, int64_t L, int direct, double *G) {
+  for (int64_t i = 0; i < L; ++i) {
+    double *Gi = G + i * L;
+    block_pair(buf, i, i, 0, Gi); /* the squared norm, a dot product in both modes */
+    int64_t j = i + 1;
+    for (; j + 4 <= L; j += 4) block_row4(buf, i, j, direct, Gi);
+    for (; j < L; ++j) block_pair(buf, i, j, direct, Gi);
+  }
+}
+
+int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
+                      ragg_distances_t mode, double *R, double *part_buf) {
   int64_t parts = ragg_cpu_gram_parts(L, d), nblocks = (d + BLOCK - 1) / BLOCK;
-#pragma omp parallel
+  int failed = 0;
+#pragma omp parallel if (parts > 1)
   {
     double *buf = (double *)malloc(sizeof(double) * (size_t)(L * BLOCK));
+    if (!buf) {
+#pragma omp atomic write
+      failed = 1;
+    }
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < parts; ++p) {
       double *G = part_buf + p * L * L;
@@ -64,13 +131,7 @@ void ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64
       for (int64_t b = b0; b < b1; ++b) {
         int64_t k0 = b * BLOCK, len = d - k0 < BLOCK ? d - k0 : BLOCK;
         load_block(t, rows, L, k0, len, buf);
-        for (int64_t i = 0; i < L; ++i)
-          for (int64_t j = i; j < L; ++j) {
-            double v = (mode == RAGG_DISTANCES_DIRECT && j != i)
-                           ? block_sqdiff(buf + i * BLOCK, buf + j * BLOCK)
-                           : block_dot(buf + i * BLOCK, buf + j * BLOCK);
-            G[i * L + j] += v;
-          }
+        gram_block(buf, L, mode == RAGG_DISTANCES_DIRECT, G);
       }
     }
     free(buf);
@@ -83,6 +144,7 @@ void ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64
         for (int64_t p = 0; p < parts; ++p) s += part_buf[p * L * L + i * L + j];
       R[i * L + j] = s;
     }
+  return failed;
 }
 
 void ragg_distances_finalize(const double *R, int64_t L, ragg_distances_t mode, double *D, double *N) {
@@ -104,39 +166,53 @@ void ragg_distances_finalize(const double *R, int64_t L, ragg_distances_t mode, 
   }
 }
 
-void ragg_cpu_distances(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
-                        ragg_distances_t mode, double *D, double *N, double *part_buf) {
+int ragg_cpu_distances(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
+                       ragg_distances_t mode, double *D, double *N, double *part_buf) {
   /* R may share D's storage: finalize reads the upper triangle in order. */
-  ragg_cpu_gram_raw(t, rows, L, d, mode, D, part_buf);
+  if (ragg_cpu_gram_raw(t, rows, L, d, mode, D, part_buf)) return 1;
   ragg_distances_finalize(D, L, mode, D, N);
+  return 0;
+}
+
+/* acc[k] += a * row[k] for one block. */
+RAGG_CLONES static void axpy_block(double *acc, double a, ragg_dtype_t t, const void *row, int64_t k0,
+                                   int64_t len) {
+  if (t == RAGG_F32) {
+    const float *r = (const float *)row + k0;
+    for (int64_t k = 0; k < len; ++k) acc[k] += a * (double)r[k];
+  } else {
+    for (int64_t k = 0; k < len; ++k) acc[k] += a * (double)ragg_load(t, row, k0 + k);
+  }
+}
+
+RAGG_CLONES static void store_block(ragg_dtype_t t, void *out, int64_t k0, int64_t len, const double *acc) {
+  if (t == RAGG_F32) {
+    float *o = (float *)out + k0;
+    for (int64_t k = 0; k < len; ++k) o[k] = (float)acc[k];
+  } else {
+    for (int64_t k = 0; k < len; ++k) ragg_store(t, out, k0 + k, acc[k]);
+  }
 }
 
 void ragg_cpu_combine(ragg_dtype_t t, const void *const *rows, const double *alpha, int64_t L,
                       int64_t d, void *out) {
   int64_t nblocks = (d + BLOCK - 1) / BLOCK;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (L * d > RAGG_PARALLEL_MIN)
   for (int64_t b = 0; b < nblocks; ++b) {
     double acc[BLOCK];
     int64_t k0 = b * BLOCK, len = d - k0 < BLOCK ? d - k0 : BLOCK;
     for (int64_t k = 0; k < len; ++k) acc[k] = 0.0;
-    for (int64_t j = 0; j < L; ++j) {
-      double a = alpha[j];
-      if (a == 0.0) continue; /* a NaN row never leaks through 0 * NaN */
-      if (t == RAGG_F32) {
-        const float *r = (const float *)rows[j] + k0;
-        for (int64_t k = 0; k < len; ++k) acc[k] += a * (double)r[k];
-      } else {
-        for (int64_t k = 0; k < len; ++k) acc[k] += a * (double)ragg_load(t, rows[j], k0 + k);
-      }
-    }
-    for (int64_t k = 0; k < len; ++k) ragg_store(t, out, k0 + k, acc[k]);
+    for (int64_t j = 0; j < L; ++j)
+      if (alpha[j] != 0.0) /* a NaN row never leaks through 0 * NaN */
+        axpy_block(acc, alpha[j], t, rows[j], k0, len);
+    store_block(t, out, k0, len, acc);
   }
 }
 
 void ragg_cpu_transform_rows(ragg_dtype_t t, const void *const *rows, int64_t n, const double *W,
                              int64_t ldw, int64_t nm, int64_t d, float *Y) {
   int64_t nblocks = (d + BLOCK - 1) / BLOCK;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * d > RAGG_PARALLEL_MIN)
   for (int64_t b = 0; b < nblocks; ++b) {
     double acc[BLOCK];
     int64_t k0 = b * BLOCK, len = d - k0 < BLOCK ? d - k0 : BLOCK;
@@ -145,7 +221,7 @@ void ragg_cpu_transform_rows(ragg_dtype_t t, const void *const *rows, int64_t n,
       for (int64_t j = 0; j < n; ++j) {
         double a = W[p * ldw + j];
         if (a == 0.0) continue;
-        for (int64_t k = 0; k < len; ++k) acc[k] += a * (double)ragg_load(t, rows[j], k0 + k);
+        axpy_block(acc, a, t, rows[j], k0, len);
       }
       for (int64_t k = 0; k < len; ++k) Y[p * d + k0 + k] = (float)acc[k];
     }
@@ -154,7 +230,7 @@ void ragg_cpu_transform_rows(ragg_dtype_t t, const void *const *rows, int64_t n,
 
 void ragg_cpu_count_nonfinite(ragg_dtype_t t, const void *const *rows, int64_t n, int64_t d,
                               int64_t *counts) {
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (n * d > RAGG_PARALLEL_MIN)
   for (int64_t i = 0; i < n; ++i) {
     int64_t c = 0;
     for (int64_t k = 0; k < d; ++k) {
