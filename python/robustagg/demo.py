@@ -408,7 +408,7 @@ def write_outputs(res, out_dir, args):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m robustagg.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workers", type=int, default=10, help="n, simulated workers (10)")
+    p.add_argument("--workers", type=int, default=11, help="n, simulated workers (11: enough for Bulyan at f = 2)")
     p.add_argument("--byzantine", type=int, default=2, help="f, Byzantine workers (2)")
     p.add_argument("--rules", default="all", help="comma-separated rule names, or all")
     p.add_argument("--attacks", default="all", help="comma-separated attacks, or all: "
