@@ -13,29 +13,143 @@ namespace ragg_cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kRowBatch = 8; /* loads issued together before they are summed */
+constexpr int kCompact = 256;   /* rows compacted into shared memory at a time */
 
+/* Elements of one 16-byte load. */
+template <ragg_dtype_t T>
+struct Vec {
+  static constexpr int V = T == RAGG_F32 ? 4 : 8;
+  static constexpr int kRowBatch = T == RAGG_F32 ? 4 : 2; /* rows whose loads fly together */
+};
+
+template <ragg_dtype_t T>
+__device__ __forceinline__ void load_vec(const char *row, int64_t g, float (&x)[Vec<T>::V]) {
+  const uint4 u = __ldg((const uint4 *)row + g);
+  if constexpr (T == RAGG_F32) {
+    x[0] = __uint_as_float(u.x);
+    x[1] = __uint_as_float(u.y);
+    x[2] = __uint_as_float(u.z);
+    x[3] = __uint_as_float(u.w);
+  } else {
+    auto cvt = [](unsigned short h) {
+      return T == RAGG_F16 ? __half2float(__ushort_as_half(h)) : __uint_as_float((unsigned)h << 16);
+    };
+    x[0] = cvt((unsigned short)(u.x & 0xFFFFu));
+    x[1] = cvt((unsigned short)(u.x >> 16));
+    x[2] = cvt((unsigned short)(u.y & 0xFFFFu));
+    x[3] = cvt((unsigned short)(u.y >> 16));
+    x[4] = cvt((unsigned short)(u.z & 0xFFFFu));
+    x[5] = cvt((unsigned short)(u.z >> 16));
+    x[6] = cvt((unsigned short)(u.w & 0xFFFFu));
+    x[7] = cvt((unsigned short)(u.w >> 16));
+  }
+}
+
+/* The rows with a nonzero weight among [j0, j0 + kCompact), in index order:
+ * their addresses and weights in shared memory (warp 0 compacts, every
+ * thread of the block calls). */
+template <class R>
+__device__ __forceinline__ int compact_rows(const R &rows, int64_t L, int64_t j0,
+                                            const double *alpha, double uniform,
+                                            const char **cp, double *cw, int *count) {
+  if (threadIdx.x < 32) {
+    const int lane = threadIdx.x;
+    int base = 0;
+    for (int jj = 0; jj < kCompact && j0 + jj < L; jj += 32) {
+      int64_t j = j0 + jj + lane;
+      double a = 0.0;
+      if (j < L) a = alpha ? __ldg(alpha + j) : uniform;
+      bool nz = j < L && a != 0.0; /* NaN weights count as nonzero, as on the CPU */
+      unsigned m = __ballot_sync(0xFFFFFFFFu, nz);
+      if (nz) {
+        int pos = base + __popc(m & ((1u << lane) - 1u));
+        cp[pos] = (const char *)rows.row(j);
+        cw[pos] = a;
+      }
+      base += __popc(m);
+    }
+    if (lane == 0) *count = base;
+  }
+  __syncthreads();
+  return *count;
+}
+
+/* out = sum_j alpha_j x_j: a thread owns one 16-byte group of coordinates
+ * (vec: every row and the output aligned to 16 bytes) or, past the groups,
+ * one coordinate. The rows with nonzero weights are compacted into shared
+ * memory first, so the loads of kRowBatch rows are unconditional and in
+ * flight together; each coordinate still adds its rows in index order in
+ * double and rounds once. */
 template <ragg_dtype_t T, class R>
 __global__ void __launch_bounds__(kThreads)
     combine_kernel(const __grid_constant__ R rows, int64_t L, int64_t d, const double *alpha,
-                   double uniform, ragg_dtype_t out_t, void *out) {
-  for (int64_t k = (int64_t)blockIdx.x * kThreads + threadIdx.x; k < d;
-       k += (int64_t)gridDim.x * kThreads) {
-    double acc = 0.0;
-    for (int64_t j0 = 0; j0 < L; j0 += kRowBatch) {
-      float v[kRowBatch];
-      double a[kRowBatch];
+                   double uniform, ragg_dtype_t out_t, void *out, int64_t ngroups) {
+  constexpr int V = Vec<T>::V, kRowBatch = Vec<T>::kRowBatch;
+  __shared__ const char *cp[kCompact];
+  __shared__ double cw[kCompact];
+  __shared__ int count;
+  const int64_t tail0 = ngroups * V, items = ngroups + (d - tail0);
+  const bool one_chunk = L <= kCompact;
+  int m = one_chunk ? compact_rows(rows, L, 0, alpha, uniform, cp, cw, &count) : 0;
+  for (int64_t base = (int64_t)blockIdx.x * kThreads; base < items;
+       base += (int64_t)gridDim.x * kThreads) {
+    const int64_t it = base + threadIdx.x;
+    const bool is_vec = it < ngroups, live = it < items;
+    const int64_t k = is_vec ? it * V : tail0 + (it - ngroups); /* first coordinate */
+    double acc[V];
 #pragma unroll
-      for (int u = 0; u < kRowBatch; ++u) {
-        int64_t j = j0 + u;
-        a[u] = j < L ? (alpha ? __ldg(alpha + j) : uniform) : 0.0;
-        v[u] = a[u] != 0.0 ? load_as<T>(rows.row(j), k) : 0.0f;
+    for (int e = 0; e < V; ++e) acc[e] = 0.0;
+    for (int64_t j0 = 0; j0 < L; j0 += kCompact) {
+      if (!one_chunk) {
+        __syncthreads();
+        m = compact_rows(rows, L, j0, alpha, uniform, cp, cw, &count);
+      }
+      if (!live) continue;
+      int jj = 0;
+      if (is_vec) {
+        for (; jj + kRowBatch <= m; jj += kRowBatch) {
+          float x[kRowBatch][V];
+#pragma unroll
+          for (int u = 0; u < kRowBatch; ++u) load_vec<T>(cp[jj + u], it, x[u]);
+#pragma unroll
+          for (int u = 0; u < kRowBatch; ++u) {
+            const double a = cw[jj + u];
+#pragma unroll
+            for (int e = 0; e < V; ++e) acc[e] += a * (double)x[u][e];
+          }
+        }
+        for (; jj < m; ++jj) {
+          float x[V];
+          load_vec<T>(cp[jj], it, x);
+          const double a = cw[jj];
+#pragma unroll
+          for (int e = 0; e < V; ++e) acc[e] += a * (double)x[e];
+        }
+      } else {
+        for (; jj + kRowBatch <= m; jj += kRowBatch) {
+          float x[kRowBatch];
+#pragma unroll
+          for (int u = 0; u < kRowBatch; ++u) x[u] = load_as<T>(cp[jj + u], k);
+#pragma unroll
+          for (int u = 0; u < kRowBatch; ++u) acc[0] += cw[jj + u] * (double)x[u];
+        }
+        for (; jj < m; ++jj) acc[0] += cw[jj] * (double)load_as<T>(cp[jj], k);
+      }
+    }
+    if (!live) continue;
+    if (!is_vec) {
+      store_value(out_t, out, k, acc[0]);
+    } else {
+      if constexpr (V == 4) {
+        if (out_t == RAGG_F32) { /* out is 16-byte aligned on this path */
+          *((float4 *)out + it) = make_float4(__double2float_rn(acc[0]), __double2float_rn(acc[1]),
+                                              __double2float_rn(acc[2]), __double2float_rn(acc[3]));
+          continue;
+        }
       }
 #pragma unroll
-      for (int u = 0; u < kRowBatch; ++u)
-        if (a[u] != 0.0) acc += a[u] * (double)v[u];
+      for (int e = 0; e < V; ++e) store_value(out_t, out, k + e, acc[e]);
     }
-    store_value(out_t, out, k, acc);
   }
 }
 
@@ -98,11 +212,15 @@ cudaError_t with_dtype(ragg_dtype_t t, F &&f) {
 
 cudaError_t launch_combine(const RowSource &src, int64_t L, int64_t d, const double *alpha,
                            double uniform, ragg_dtype_t out_t, void *out, cudaStream_t stream) {
+  const int V = src.dtype == RAGG_F32 ? 4 : 8;
+  /* 16-byte groups where every row (and, for fp32 groups, the output) allows them */
+  const bool vec = rows_aligned(src, 16) && (out_t != RAGG_F32 || V != 4 || aligned(out, 16));
+  const int64_t ngroups = vec ? d / V : 0, items = ngroups + (d - ngroups * V);
   return with_rows(src, [&](const auto &rows) {
     using R = std::decay_t<decltype(rows)>;
     return with_dtype(src.dtype, [&](auto tag) {
-      combine_kernel<decltype(tag)::value, R><<<grid_for(d, kThreads), kThreads, 0, stream>>>(
-          rows, L, d, alpha, uniform, out_t, out);
+      combine_kernel<decltype(tag)::value, R><<<grid_for(items, kThreads), kThreads, 0, stream>>>(
+          rows, L, d, alpha, uniform, out_t, out, ngroups);
       return cudaGetLastError();
     });
   });

@@ -102,6 +102,20 @@ struct RowSource {
   ragg_dtype_t dtype;
 };
 
+inline bool aligned(const void *p, uintptr_t a) { return ((uintptr_t)p % a) == 0; }
+/* Whether every row of src (the extra row included) starts on an a-byte
+ * boundary, so that a-byte loads at a-byte offsets are legal. */
+inline bool rows_aligned(const RowSource &src, uintptr_t a) {
+  if (src.extra && !aligned(src.extra, a)) return false;
+  if (src.base)
+    return aligned(src.base, a) &&
+           ((uint64_t)src.ld * (uint64_t)ragg_dtype_size(src.dtype)) % a == 0;
+  if (!src.ptrs) return false;
+  for (int64_t i = 0; i < src.n; ++i)
+    if (!aligned(src.ptrs[i], a)) return false;
+  return true;
+}
+
 /* Calls f(rows) with the cheapest row representation for src. */
 template <class F>
 cudaError_t with_rows(const RowSource &src, F &&f) {

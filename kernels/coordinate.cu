@@ -136,28 +136,37 @@ __device__ __forceinline__ double network_reduce(const int32_t (&a)[N], const Co
   return s / (double)keep;
 }
 
-template <int N, ragg_dtype_t T, class R>
-__device__ __forceinline__ void network_load(const R &rows, const CoordArgs &c, int64_t k,
+/* rp: the N row addresses (ranks past n repeat row n - 1, a valid address):
+ * every load is unconditional, so all N are in flight at once, and ranks
+ * past n become top keys by a select after the load. */
+template <int N, ragg_dtype_t T>
+__device__ __forceinline__ void network_load(const char *const *rp, int64_t n, int64_t k,
                                              int32_t (&a)[N]) {
 #pragma unroll
   for (int i = 0; i < N; ++i) {
-    a[i] = kTopKey;
-    if (i < c.n) a[i] = float_key(load_as<T>(rows.row(c.idx ? __ldg(c.idx + i) : i), k));
+    int32_t key = float_key(load_as<T>(rp[i], k));
+    a[i] = i < n ? key : kTopKey;
   }
 }
 
 template <int N, class R>
 __global__ void __launch_bounds__(kNetThreads)
     coord_network_kernel(const __grid_constant__ R rows, CoordArgs c) {
+  __shared__ const char *rp[N];
+  if (threadIdx.x < N) {
+    int64_t i = (int64_t)threadIdx.x < c.n ? (int64_t)threadIdx.x : c.n - 1;
+    rp[threadIdx.x] = (const char *)rows.row(c.idx ? __ldg(c.idx + i) : i);
+  }
+  __syncthreads();
   for (int64_t k = (int64_t)blockIdx.x * kNetThreads + threadIdx.x; k < c.d;
        k += (int64_t)gridDim.x * kNetThreads) {
     int32_t a[N];
     if (c.in_t == RAGG_F32)
-      network_load<N, RAGG_F32>(rows, c, k, a);
+      network_load<N, RAGG_F32>(rp, c.n, k, a);
     else if (c.in_t == RAGG_F16)
-      network_load<N, RAGG_F16>(rows, c, k, a);
+      network_load<N, RAGG_F16>(rp, c.n, k, a);
     else
-      network_load<N, RAGG_BF16>(rows, c, k, a);
+      network_load<N, RAGG_BF16>(rp, c.n, k, a);
     bitonic_sort(a);
     store_value(c.out_t, c.out, k, network_reduce(a, c));
   }

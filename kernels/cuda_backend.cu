@@ -74,7 +74,7 @@ ragg_status_t cublas_fail(ragg_context_t *ctx, const char *where, const char *ca
 
 struct Plan {
   int64_t n, L, nm, d, Lraw;
-  int need_dist, pre, materialize, anchor_row, origin_anchor, use_cublas, dev_ptrs;
+  int need_dist, pre, materialize, anchor_row, origin_anchor, use_cublas, dev_ptrs, direct;
 };
 
 Plan make_plan(const ragg_config_t *cfg, const ragg_report_t *report, int64_t n, int64_t d,
@@ -93,9 +93,11 @@ Plan make_plan(const ragg_config_t *cfg, const ragg_report_t *report, int64_t n,
   /* bucketing alone reads no distances: the solver's transform runs without them */
   pl.need_dist = ragg_plan_needs_distances(cfg, report);
   pl.anchor_row = cc && cfg->cc_center != NULL;
+  pl.direct = cfg->distances == RAGG_DISTANCES_DIRECT;
   pl.origin_anchor = cc && cfg->cc_center == NULL;
   pl.Lraw = n + pl.anchor_row;
-  pl.use_cublas = contiguous && !pl.anchor_row && cfg->distances == RAGG_DISTANCES_GRAM;
+  pl.use_cublas = contiguous && !pl.anchor_row && cfg->distances == RAGG_DISTANCES_GRAM &&
+                  !gram_prefers_own_kernel(pl.Lraw);
   pl.dev_ptrs = !contiguous && pl.L > kParamRows;
   return pl;
 }
@@ -122,7 +124,13 @@ Layout make_layout(const Plan &pl, int worst) {
   lo.scratch = take(sizeof(double) * (size_t)ragg_solver_scratch_doubles(pl.n));
   lo.iscratch = take(sizeof(int64_t) * (size_t)ragg_solver_scratch_ints(pl.n));
   lo.bulyan = take(sizeof(int64_t) * L);
-  lo.parts = take(tiles ? sizeof(double) * Lr * Lr * (size_t)gram_splits(pl.Lraw, pl.d) : 0);
+  /* worst: the larger of the two modes' splits */
+  size_t splits = (size_t)gram_splits(pl.Lraw, pl.d, pl.direct);
+  if (worst) {
+    size_t other = (size_t)gram_splits(pl.Lraw, pl.d, !pl.direct);
+    if (other > splits) splits = other;
+  }
+  lo.parts = take(tiles ? sizeof(double) * Lr * Lr * splits : 0);
   lo.G = take(blas ? sizeof(float) * Lr * Lr : 0);
   lo.counts = take(sizeof(int64_t) * (size_t)pl.n);
   lo.ptrs = take(worst || pl.dev_ptrs ? sizeof(void *) * L : 0);
@@ -216,7 +224,7 @@ ragg_status_t aggregate(ragg_context_t *ctx, const ragg_config_t *cfg, const rag
                       launch_gram_tiles(with_anchor, pl.Lraw, d,
                                         cfg->distances == RAGG_DISTANCES_DIRECT, parts, stream));
         raw.parts = parts;
-        raw.nsplit = gram_splits(pl.Lraw, d);
+        raw.nsplit = gram_splits(pl.Lraw, d, cfg->distances == RAGG_DISTANCES_DIRECT);
       }
     }
     Phase ph("ragg finalize");

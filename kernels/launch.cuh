@@ -12,10 +12,13 @@ namespace ragg_cuda {
 
 /* ---- gram.cu: the one pass that yields the raw inner products ---------- */
 
-/* Coordinate splits of the tiled Gram kernel: a function of (L, d) only, so
- * the summation order and the bits never depend on the device. */
-int64_t gram_splits(int64_t L, int64_t d);
-/* parts: gram_splits(L, d) * L * L doubles; upper triangle of each split:
+/* Coordinate splits of our own Gram kernels: a function of (L, d, mode)
+ * only, so the summation order and the bits never depend on the device. */
+int64_t gram_splits(int64_t L, int64_t d, bool direct);
+/* Contiguous Gram-mode inputs of L rows run our own kernel rather than
+ * cuBLAS (it is memory-bound at small L, cuBLAS is not). */
+bool gram_prefers_own_kernel(int64_t L);
+/* parts: gram_splits(L, d, direct) * L * L doubles; upper triangle of each split:
  * x_i . x_j, or (direct) ||x_i - x_j||^2 off the diagonal, all in double. */
 cudaError_t launch_gram_tiles(const RowSource &rows, int64_t L, int64_t d, bool direct,
                               double *parts, cudaStream_t stream);
@@ -28,7 +31,7 @@ cublasStatus_t gram_cublas(cublasHandle_t h, ragg_dtype_t t, const void *x, int6
 
 /* Where the raw sums are: tiled parts (double) or a cuBLAS G (float). */
 struct RawSums {
-  const double *parts;
+  double *parts; /* the splits are added into split 0 first */
   int64_t nsplit;
   const float *G; /* column-major, ld = rows */
   int64_t rows;   /* L of the raw sums */

@@ -38,6 +38,22 @@ __device__ double raw_sum(const RawSums &r, int64_t i, int64_t j) {
   return s;
 }
 
+/* parts[0][i][j] = sum over the splits p of parts[p][i][j] (i <= j), one
+ * warp per entry: lane l adds splits l, l + 32, ... in order, then a fixed
+ * tree over the lanes. The order is a function of the shape alone. */
+__global__ void reduce_parts_kernel(double *parts, int64_t L, int64_t nsplit) {
+  int64_t e = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  if (e >= L * L) return; /* whole warps leave together */
+  int64_t i = e / L, j = e % L;
+  if (j < i) return;
+  double s = 0.0;
+  for (int64_t p = lane; p < nsplit; p += 32) s += parts[p * L * L + e];
+  for (int o = 16; o > 0; o >>= 1) s += __shfl_down_sync(0xFFFFFFFFu, s, o);
+  __syncwarp();
+  if (lane == 0) parts[e] = s;
+}
+
 /* As ragg_distances_finalize (host/cpu/gram.c), one thread per pair i <= j. */
 __global__ void finalize_kernel(RawSums r, int origin_anchor, int direct, double *D, double *N) {
   int64_t L = r.rows, Lo = L + origin_anchor;
@@ -108,8 +124,16 @@ __global__ void solve_kernel(SolveArgs a) {
 cudaError_t launch_finalize(const RawSums &raw, int origin_anchor, int direct, double *D, double *N,
                             cudaStream_t stream) {
   int64_t Lo = raw.rows + origin_anchor;
-  finalize_kernel<<<grid_for(Lo * Lo, 256, INT32_MAX), 256, 0, stream>>>(raw, origin_anchor, direct,
-                                                                         D, N);
+  RawSums r = raw;
+  if (r.parts && r.nsplit > 1) {
+    int64_t L = r.rows;
+    reduce_parts_kernel<<<grid_for(L * L, 8, INT32_MAX), 256, 0, stream>>>(r.parts, L, r.nsplit);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+    r.nsplit = 1;
+  }
+  finalize_kernel<<<grid_for(Lo * Lo, 256, INT32_MAX), 256, 0, stream>>>(r, origin_anchor, direct, D,
+                                                                         N);
   return cudaGetLastError();
 }
 

@@ -2,7 +2,8 @@
 // with the baselines measured in the same run beside ours:
 //   copy      device-to-device cudaMemcpyAsync of >= 1 GiB (the floor; read + write bytes)
 //   mean.ref  a plain mean kernel (the price of robustness)
-//   syrk      cuBLAS SYRK (fp32) / GemmEx (16-bit) alone: the Gram pass's floor
+//   gemmex    cuBLAS GemmEx (COMPUTE_32F, default math: no TF32) alone, the library's Gram
+//             pass above 16 rows (cublasSsyrk_64 ran at 1.2 GB/s for fp32 in run 1)
 //   segsort   transposed copy + cub::DeviceSegmentedSort + the middle value (transpose included)
 // Times are medians over repeats with CUDA events after a warm-up; inputs
 // rotate between two buffers of >= 256 MiB each (well beyond L2). GB/s counts
@@ -212,6 +213,20 @@ int main(int argc, char **argv) {
         }
         row(ragg_rule_name(r), n, d, dt, ms, bytes, copy_gbs);
       }
+      {  // Krum through row pointers: the library's own Gram kernels at every n
+        ragg_config_t cfg;
+        ragg_config_init(&cfg, RAGG_RULE_KRUM, (n - 3) / 2);
+        std::vector<const void *> ptrs[2];
+        for (int b = 0; b < 2; ++b)
+          for (int64_t i = 0; i < n; ++i)
+            ptrs[b].push_back((const char *)x[b] + (size_t)(i * d) * es);
+        ragg_status_t st = RAGG_SUCCESS;
+        double ms = time_ms(s, [&](int i) {
+          ragg_status_t q = ragg_aggregate_ptrs(ctx, &cfg, t, ptrs[i & 1].data(), n, d, out, nullptr);
+          if (q != RAGG_SUCCESS) st = q;
+        });
+        if (st == RAGG_SUCCESS) row("krum.ptrs", n, d, dt, ms, bytes, copy_gbs);
+      }
       // baselines, same run, same inputs
       double ms = time_ms(s, [&](int i) {
         if (t == RAGG_F32)
@@ -225,15 +240,11 @@ int main(int argc, char **argv) {
       CHECK(cudaMalloc(&G, sizeof(float) * (size_t)(n * n)));
       ms = time_ms(s, [&](int i) {
         const float one = 1.0f, zero = 0.0f;
-        if (t == RAGG_F32)
-          cublasSsyrk_64(blas, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_T, n, d, &one, (const float *)x[i & 1],
-                         d, &zero, G, n);
-        else
-          cublasGemmEx_64(blas, CUBLAS_OP_T, CUBLAS_OP_N, n, n, d, &one, x[i & 1], CUDA_R_16BF, d,
-                          x[i & 1], CUDA_R_16BF, d, &zero, G, CUDA_R_32F, n, CUBLAS_COMPUTE_32F,
-                          CUBLAS_GEMM_DEFAULT);
+        const cudaDataType_t ct = t == RAGG_F32 ? CUDA_R_32F : CUDA_R_16BF;
+        cublasGemmEx_64(blas, CUBLAS_OP_T, CUBLAS_OP_N, n, n, d, &one, x[i & 1], ct, d, x[i & 1], ct,
+                        d, &zero, G, CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
       });
-      row(t == RAGG_F32 ? "syrk" : "gemmex", n, d, dt, ms, bytes, copy_gbs);
+      row("gemmex", n, d, dt, ms, bytes, copy_gbs);
       CHECK(cudaFree(G));
       if (n * d < ((int64_t)1 << 31)) {  // CUB's segmented sort takes int offsets' range
         float *xt, *xs;
