@@ -68,6 +68,7 @@ typedef struct {
 int main(int argc, char **argv) {
   double mib = argc > 1 ? atof(argv[1]) : 256.0;
   int reps = argc > 2 ? atoi(argv[2]) : 5;
+  setvbuf(stdout, NULL, _IOLBF, 0);
   if (reps < 1 || reps > 16) reps = 5;
   long llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
   if (llc <= 0) llc = 32l << 20;

@@ -5,6 +5,7 @@
  *
  * The including file defines VEC (VW x int32), VW (the lane count), CX(a, b) (a <- min, b <- max,
  * signed), and SIMD_FN (the function's name). */
+#include <math.h>
 #include <string.h>
 
 #include "../rules/coordinate.h"
@@ -46,6 +47,66 @@ static inline void store_result(ragg_dtype_t t, void *out, int64_t k0, int64_t l
   }
 }
 
+/* VW doubles; GCC splits them into whatever registers the ISA has. */
+typedef double VD __attribute__((vector_size(VW * sizeof(double))));
+typedef float VF __attribute__((vector_size(VW * sizeof(float))));
+/* Half a tile as one native vector of doubles, with its 64-bit masks: the
+ * compares and selects of MeaMed stay in registers at this width. */
+#define HW (VW / 2)
+typedef double VH __attribute__((vector_size(HW * sizeof(double))));
+typedef int64_t VM __attribute__((vector_size(HW * sizeof(double))));
+typedef float VFH __attribute__((vector_size(HW * sizeof(float))));
+
+/* Sorted keys back to values (the key map is an involution). */
+#define KEYS_TO_FLOAT(k) ((VF)((k) ^ (((k) >> 31) & ((VEC){0} + 0x7FFFFFFF))))
+#define KEYS_TO_DOUBLE(k) __builtin_convertvector(KEYS_TO_FLOAT(k), VD)
+/* Lane-wise c ? a : b for a mask c of all-ones or zero lanes. */
+#define SELECT(c, a, b) ((VH)(((VM)(a) & (c)) | ((VM)(b) & ~(c))))
+
+/* Lanes h*HW .. h*HW+HW-1 of a key vector, as doubles. */
+static inline VH half_to_double(VEC k, int h) {
+  VF f = KEYS_TO_FLOAT(k);
+  VFH part;
+  memcpy(&part, (const float *)&f + h * HW, sizeof(part));
+  return __builtin_convertvector(part, VH);
+}
+
+/* MeaMed (and Bulyan's step) on half a tile at once, the same arithmetic in
+ * the same order as ragg_coord_meamed, so the bits agree with the general
+ * path. Distances |2x - 2m| fall then rise along the sorted values, so the
+ * keep-th smallest distance is the smallest over the windows of keep
+ * consecutive ranks of the larger distance at the window's two ends. */
+static inline void meamed_half(const VEC *v, int64_t n, int64_t keep, int h, double *res) {
+  const VM sign_off = (VM){0} + 0x7FFFFFFFFFFFFFFFll;
+  const VH inf = (VH){0} + (double)INFINITY, one = (VH){0} + 1.0;
+  VH m2 = (n & 1) ? 2.0 * half_to_double(v[n / 2], h)
+                  : half_to_double(v[n / 2 - 1], h) + half_to_double(v[n / 2], h);
+  VH x[NET_NMAX], dist[NET_NMAX];
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = half_to_double(v[i], h);
+    VH d = (VH)((VM)(2.0 * x[i] - m2) & sign_off);
+    dist[i] = SELECT(x[i] != x[i], inf, d); /* a NaN value is at +Inf */
+  }
+  VH t = inf;
+  for (int64_t s0 = 0; s0 + keep <= n; ++s0) {
+    VH lo = dist[s0], hi = dist[s0 + keep - 1];
+    VH mx = SELECT(lo > hi, lo, hi);
+    t = SELECT(mx < t, mx, t);
+  }
+  VH below = (VH){0}, tied = (VH){0}, nbelow = (VH){0}, ntied = (VH){0};
+  for (int64_t i = 0; i < n; ++i) {
+    VM lt = dist[i] < t, eq = dist[i] == t;
+    below = SELECT(lt, below + x[i], below);
+    nbelow = SELECT(lt, nbelow + one, nbelow);
+    tied = SELECT(eq, tied + x[i], tied);
+    ntied = SELECT(eq, ntied + one, ntied);
+  }
+  VH share = ((double)keep - nbelow) * (tied / ntied);
+  VH sum = SELECT(ntied > 0.0, below + share, below);
+  sum /= (double)keep;
+  memcpy(res + h * HW, &sum, sizeof(sum));
+}
+
 int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
             const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out) {
   if (n < 2 || n > NET_NMAX) return 0;
@@ -55,9 +116,7 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
 #pragma omp parallel for schedule(static) if (n * d > RAGG_PARALLEL_MIN)
   for (int64_t t = 0; t < ntiles; ++t) {
     VEC v[NET_NMAX];
-    int32_t keys[NET_NMAX][VW];
     double res[VW];
-    float vals[NET_NMAX];
     int64_t k0 = t * VW, len = d - k0 < VW ? d - k0 : VW;
     /* n rows are n concurrent streams, more than the hardware prefetchers
      * follow: ask for the tiles PREFETCH_TILES ahead explicitly. */
@@ -67,25 +126,17 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
     for (int64_t i = 0; i < n; ++i) v[i] = load_keys(in_t, rows[i], k0, len);
     net(v);
     if (op->rule == RAGG_RULE_MEDIAN) {
-      memcpy(keys[0], &v[(n - 1) / 2], sizeof(VEC));
-      memcpy(keys[1], &v[n / 2], sizeof(VEC));
-      for (int l = 0; l < VW; ++l) {
-        double a = (double)ragg_key_float(keys[0][l]);
-        res[l] = (n & 1) ? a : (a + (double)ragg_key_float(keys[1][l])) * 0.5;
-      }
+      VD a = KEYS_TO_DOUBLE(v[(n - 1) / 2]);
+      VD r = (n & 1) ? a : (a + KEYS_TO_DOUBLE(v[n / 2])) * 0.5;
+      memcpy(res, &r, sizeof(r));
     } else if (op->rule == RAGG_RULE_TRIMMED_MEAN) {
-      for (int l = 0; l < VW; ++l) res[l] = 0.0;
-      for (int64_t i = op->f; i < n - op->f; ++i) {
-        memcpy(keys[0], &v[i], sizeof(VEC));
-        for (int l = 0; l < VW; ++l) res[l] += (double)ragg_key_float(keys[0][l]);
-      }
-      for (int l = 0; l < VW; ++l) res[l] /= (double)(n - 2 * op->f);
+      VD acc = (VD){0};
+      for (int64_t i = op->f; i < n - op->f; ++i) acc += KEYS_TO_DOUBLE(v[i]);
+      acc /= (double)(n - 2 * op->f);
+      memcpy(res, &acc, sizeof(acc));
     } else {
-      for (int64_t i = 0; i < n; ++i) memcpy(keys[i], &v[i], sizeof(VEC));
-      for (int64_t l = 0; l < len; ++l) {
-        for (int64_t i = 0; i < n; ++i) vals[i] = ragg_key_float(keys[i][l]);
-        res[l] = ragg_coord_meamed(vals, n, op->keep);
-      }
+      meamed_half(v, n, op->keep, 0, res);
+      meamed_half(v, n, op->keep, 1, res);
     }
     store_result(out_t, out, k0, len, res);
   }
