@@ -36,7 +36,7 @@ def test_cli_prints_the_table_and_skips_infeasible_rules(tmp_path):
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run(
         [sys.executable, "-m", "robustagg.demo", "--rules", "mean,bulyan,brute",
-         "--attacks", "none,alie", "--steps", "10", "--quiet", "--device", "cpu",
+         "--workers", "10", "--attacks", "none,alie", "--steps", "10", "--quiet", "--device", "cpu",
          "--alpha", "0.5", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
