@@ -6,6 +6,6 @@ if(RAGG_PYTHON_TESTS AND Python3_Interpreter_FOUND)
            COMMAND ${Python3_EXECUTABLE} -m pytest -q -ra ${PROJECT_SOURCE_DIR}/python/tests
            WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}/python)
   set_tests_properties(python_pytest PROPERTIES
-    ENVIRONMENT "RAGG_LIBRARY=$<TARGET_FILE:robustagg>;OMP_NUM_THREADS=2"
+    ENVIRONMENT "RAGG_LIBRARY=$<TARGET_FILE:robustagg>;OMP_NUM_THREADS=1"
     LABELS "python;cpu;slow" TIMEOUT 1500)
 endif()
