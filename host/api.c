@@ -10,25 +10,39 @@
 #include "internal.h"
 
 static const char *const k_rule_names[RAGG_NUM_RULES] = {
-    "mean", "median", "trimmed_mean", "meamed", "krum", "multi_krum", "bulyan",
-    "geomed", "brute", "centered_clip", "monna", "caf", "smea"};
+    "mean",   "median", "trimmed_mean",  "meamed", "krum", "multi_krum", "bulyan",
+    "geomed", "brute",  "centered_clip", "monna",  "caf",  "smea"};
 
-int ragg_version(void) { return RAGG_VERSION_CODE; }
+int ragg_version(void) {
+  return RAGG_VERSION_CODE;
+}
 
 const char *ragg_status_string(ragg_status_t s) {
   switch (s) {
-    case RAGG_SUCCESS: return "RAGG_SUCCESS: no error";
-    case RAGG_ERR_INVALID_ARGUMENT: return "RAGG_ERR_INVALID_ARGUMENT: an argument is out of range";
-    case RAGG_ERR_TOO_MANY_BYZANTINE: return "RAGG_ERR_TOO_MANY_BYZANTINE: too few inputs for f";
-    case RAGG_ERR_UNSUPPORTED: return "RAGG_ERR_UNSUPPORTED: not supported by this build or backend";
-    case RAGG_ERR_OUT_OF_MEMORY: return "RAGG_ERR_OUT_OF_MEMORY: allocation failed";
-    case RAGG_ERR_NO_DEVICE: return "RAGG_ERR_NO_DEVICE: no CUDA device or no CUDA backend";
-    case RAGG_ERR_CUDA: return "RAGG_ERR_CUDA: a CUDA runtime call failed";
-    case RAGG_ERR_CUBLAS: return "RAGG_ERR_CUBLAS: a cuBLAS call failed";
-    case RAGG_ERR_NCCL: return "RAGG_ERR_NCCL: an NCCL call failed";
-    case RAGG_ERR_MPI: return "RAGG_ERR_MPI: an MPI call failed";
-    case RAGG_ERR_INTERNAL: return "RAGG_ERR_INTERNAL: internal error";
-    case RAGG_ERR_MISMATCH: return "RAGG_ERR_MISMATCH: arguments differ across ranks";
+    case RAGG_SUCCESS:
+      return "RAGG_SUCCESS: no error";
+    case RAGG_ERR_INVALID_ARGUMENT:
+      return "RAGG_ERR_INVALID_ARGUMENT: an argument is out of range";
+    case RAGG_ERR_TOO_MANY_BYZANTINE:
+      return "RAGG_ERR_TOO_MANY_BYZANTINE: too few inputs for f";
+    case RAGG_ERR_UNSUPPORTED:
+      return "RAGG_ERR_UNSUPPORTED: not supported by this build or backend";
+    case RAGG_ERR_OUT_OF_MEMORY:
+      return "RAGG_ERR_OUT_OF_MEMORY: allocation failed";
+    case RAGG_ERR_NO_DEVICE:
+      return "RAGG_ERR_NO_DEVICE: no CUDA device or no CUDA backend";
+    case RAGG_ERR_CUDA:
+      return "RAGG_ERR_CUDA: a CUDA runtime call failed";
+    case RAGG_ERR_CUBLAS:
+      return "RAGG_ERR_CUBLAS: a cuBLAS call failed";
+    case RAGG_ERR_NCCL:
+      return "RAGG_ERR_NCCL: an NCCL call failed";
+    case RAGG_ERR_MPI:
+      return "RAGG_ERR_MPI: an MPI call failed";
+    case RAGG_ERR_INTERNAL:
+      return "RAGG_ERR_INTERNAL: internal error";
+    case RAGG_ERR_MISMATCH:
+      return "RAGG_ERR_MISMATCH: arguments differ across ranks";
   }
   return "unknown ragg_status_t value";
 }
@@ -51,11 +65,15 @@ ragg_status_t ragg_rule_from_name(const char *name, ragg_rule_t *r) {
 int64_t ragg_rule_min_inputs(ragg_rule_t r, int64_t f) {
   switch (r) {
     case RAGG_RULE_MEAN:
-    case RAGG_RULE_CENTERED_CLIP: return 1;
+    case RAGG_RULE_CENTERED_CLIP:
+      return 1;
     case RAGG_RULE_KRUM:
-    case RAGG_RULE_MULTI_KRUM: return 2 * f + 3;
-    case RAGG_RULE_BULYAN: return 4 * f + 3;
-    default: return 2 * f + 1;
+    case RAGG_RULE_MULTI_KRUM:
+      return 2 * f + 3;
+    case RAGG_RULE_BULYAN:
+      return 4 * f + 3;
+    default:
+      return 2 * f + 1;
   }
 }
 
@@ -92,9 +110,13 @@ ragg_status_t ragg_set_error(ragg_context_t *ctx, ragg_status_t status, const ch
   return status;
 }
 
-const char *ragg_last_error(const ragg_context_t *ctx) { return ctx ? ctx->err : ""; }
+const char *ragg_last_error(const ragg_context_t *ctx) {
+  return ctx ? ctx->err : "";
+}
 
-size_t ragg_dtype_size(ragg_dtype_t t) { return t == RAGG_F32 ? 4 : 2; }
+size_t ragg_dtype_size(ragg_dtype_t t) {
+  return t == RAGG_F32 ? 4 : 2;
+}
 
 void ragg_params_from_config(const ragg_config_t *cfg, ragg_solve_params_t *p) {
   memset(p, 0, sizeof(*p));
@@ -126,8 +148,7 @@ int ragg_plan_needs_distances(const ragg_config_t *cfg, const ragg_report_t *rep
 ragg_status_t ragg_context_create(ragg_context_t **ctx, ragg_backend_t backend, int device) {
   if (!ctx) return RAGG_ERR_INVALID_ARGUMENT;
   *ctx = NULL;
-  if (backend != RAGG_BACKEND_CPU && backend != RAGG_BACKEND_CUDA)
-    return RAGG_ERR_INVALID_ARGUMENT;
+  if (backend != RAGG_BACKEND_CPU && backend != RAGG_BACKEND_CUDA) return RAGG_ERR_INVALID_ARGUMENT;
   ragg_context_t *c = (ragg_context_t *)calloc(1, sizeof(*c));
   if (!c) return RAGG_ERR_OUT_OF_MEMORY;
   c->backend = backend;
@@ -168,7 +189,8 @@ ragg_status_t ragg_context_set_workspace(ragg_context_t *ctx, void *ptr, size_t 
   if ((ptr == NULL) != (bytes == 0))
     return ragg_set_error(ctx, RAGG_ERR_INVALID_ARGUMENT,
                           "ragg_context_set_workspace: ptr and bytes must both be set or both be 0 "
-                          "(ptr=%p, bytes=%zu)", ptr, bytes);
+                          "(ptr=%p, bytes=%zu)",
+                          ptr, bytes);
   ctx->ws_user = ptr != NULL;
   ctx->ws = ptr ? ptr : ctx->own_ws;
   ctx->ws_bytes = ptr ? bytes : ctx->own_ws_bytes;
@@ -190,12 +212,14 @@ static ragg_status_t check_config(ragg_context_t *ctx, const ragg_config_t *cfg,
     FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: cfg->rule = %d is not a ragg_rule_t (0..%d)", fn,
          (int)cfg->rule, RAGG_NUM_RULES - 1);
   const char *rn = ragg_rule_name(cfg->rule);
-  if (cfg->f < 0) FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: cfg->f = %lld must be >= 0", fn, (long long)cfg->f);
+  if (cfg->f < 0)
+    FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: cfg->f = %lld must be >= 0", fn, (long long)cfg->f);
   if (cfg->distances != RAGG_DISTANCES_GRAM && cfg->distances != RAGG_DISTANCES_DIRECT)
     FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: cfg->distances = %d is not a ragg_distances_t", fn,
          (int)cfg->distances);
   if (!(cfg->clip_norm >= 0.0) || isinf(cfg->clip_norm))
-    FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: cfg->clip_norm = %g must be finite and >= 0", fn, cfg->clip_norm);
+    FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: cfg->clip_norm = %g must be finite and >= 0", fn,
+         cfg->clip_norm);
   if (cfg->adaptive_clip != 0 && cfg->adaptive_clip != 1)
     FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: cfg->adaptive_clip = %d must be 0 or 1", fn,
          (int)cfg->adaptive_clip);
@@ -218,8 +242,9 @@ static ragg_status_t check_config(ragg_context_t *ctx, const ragg_config_t *cfg,
     if (nm != n)
       FAIL(RAGG_ERR_TOO_MANY_BYZANTINE,
            "%s: rule %s needs at least %lld inputs for f = %lld, but bucketing leaves n' = %lld "
-           "(n = %lld, bucket_size = %lld)", fn, rn, (long long)need, (long long)cfg->f,
-           (long long)nm, (long long)n, (long long)cfg->bucket_size);
+           "(n = %lld, bucket_size = %lld)",
+           fn, rn, (long long)need, (long long)cfg->f, (long long)nm, (long long)n,
+           (long long)cfg->bucket_size);
     FAIL(RAGG_ERR_TOO_MANY_BYZANTINE, "%s: rule %s needs n >= %lld for f = %lld, got n = %lld", fn,
          rn, (long long)need, (long long)cfg->f, (long long)n);
   }
@@ -233,7 +258,8 @@ static ragg_status_t check_config(ragg_context_t *ctx, const ragg_config_t *cfg,
       if (!(cfg->tau > 0.0) || isinf(cfg->tau))
         FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: cfg->tau = %g must be finite and > 0", fn, cfg->tau);
       if (cfg->iters < 1)
-        FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: cfg->iters = %lld must be >= 1", fn, (long long)cfg->iters);
+        FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: cfg->iters = %lld must be >= 1", fn,
+             (long long)cfg->iters);
       break;
     case RAGG_RULE_GEOMED:
       if (!(cfg->nu > 0.0) || isinf(cfg->nu))
@@ -252,8 +278,10 @@ static ragg_status_t check_config(ragg_context_t *ctx, const ragg_config_t *cfg,
       int64_t subsets = ragg_binomial(nm, cfg->f);
       if (subsets > cfg->brute_limit)
         FAIL(RAGG_ERR_UNSUPPORTED,
-             "%s: rule %s would enumerate C(%lld, %lld) = %lld subsets, above cfg->brute_limit = %lld",
-             fn, rn, (long long)nm, (long long)cfg->f, (long long)subsets, (long long)cfg->brute_limit);
+             "%s: rule %s would enumerate C(%lld, %lld) = %lld subsets, above cfg->brute_limit = "
+             "%lld",
+             fn, rn, (long long)nm, (long long)cfg->f, (long long)subsets,
+             (long long)cfg->brute_limit);
       break;
     }
     case RAGG_RULE_MONNA:
@@ -261,7 +289,8 @@ static ragg_status_t check_config(ragg_context_t *ctx, const ragg_config_t *cfg,
         FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: cfg->trusted = %lld must be in 0..%lld", fn,
              (long long)cfg->trusted, (long long)(nm - 1));
       break;
-    default: break;
+    default:
+      break;
   }
   return RAGG_SUCCESS;
 }
@@ -271,8 +300,9 @@ static int overlaps(const void *a, size_t abytes, const void *b, size_t bbytes) 
   return a0 < b0 + bbytes && b0 < a0 + abytes;
 }
 
-static ragg_status_t check_call(ragg_context_t *ctx, const ragg_config_t *cfg, const ragg_input_t *in,
-                                const void *out, const ragg_report_t *report) {
+static ragg_status_t check_call(ragg_context_t *ctx, const ragg_config_t *cfg,
+                                const ragg_input_t *in, const void *out,
+                                const ragg_report_t *report) {
   const char *fn = in->base || !in->rows ? "ragg_aggregate" : "ragg_aggregate_ptrs";
   if (in->dtype != RAGG_F32 && in->dtype != RAGG_F16 && in->dtype != RAGG_BF16)
     FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: dtype = %d is not a ragg_dtype_t", fn, (int)in->dtype);
@@ -287,8 +317,8 @@ static ragg_status_t check_call(ragg_context_t *ctx, const ragg_config_t *cfg, c
     for (int64_t i = 0; i < in->n; ++i) {
       if (!in->rows[i]) FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: rows[%lld] is NULL", fn, (long long)i);
       if (overlaps(out, obytes, in->rows[i], obytes))
-        FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: out overlaps input row %lld (inputs are never modified)",
-             fn, (long long)i);
+        FAIL(RAGG_ERR_INVALID_ARGUMENT,
+             "%s: out overlaps input row %lld (inputs are never modified)", fn, (long long)i);
     }
   }
   if (in->base) {
@@ -300,11 +330,13 @@ static ragg_status_t check_call(ragg_context_t *ctx, const ragg_config_t *cfg, c
            (long long)in->ld, (long long)in->n);
     size_t xbytes = ((size_t)(in->n - 1) * (size_t)in->ld + (size_t)in->d) * es;
     if (overlaps(out, obytes, in->base, xbytes))
-      FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: out overlaps the input x (inputs are never modified)", fn);
+      FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: out overlaps the input x (inputs are never modified)",
+           fn);
   }
   ragg_status_t st = check_config(ctx, cfg, in->n);
   if (st != RAGG_SUCCESS) return st;
-  if (cfg->cc_center && cfg->rule == RAGG_RULE_CENTERED_CLIP && overlaps(out, obytes, cfg->cc_center, obytes))
+  if (cfg->cc_center && cfg->rule == RAGG_RULE_CENTERED_CLIP &&
+      overlaps(out, obytes, cfg->cc_center, obytes))
     FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: out overlaps cfg->cc_center", fn);
   if (report && report->capacity < in->n)
     FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: report->capacity = %lld is below n = %lld", fn,
@@ -350,7 +382,8 @@ ragg_status_t ragg_workspace_size(ragg_context_t *ctx, const ragg_config_t *cfg,
                                   int64_t n, int64_t d, size_t *bytes) {
   if (!ctx) return RAGG_ERR_INVALID_ARGUMENT;
   ctx->err[0] = '\0';
-  if (!bytes) return ragg_set_error(ctx, RAGG_ERR_INVALID_ARGUMENT, "ragg_workspace_size: bytes is NULL");
+  if (!bytes)
+    return ragg_set_error(ctx, RAGG_ERR_INVALID_ARGUMENT, "ragg_workspace_size: bytes is NULL");
   if (n < 1 || d < 1)
     return ragg_set_error(ctx, RAGG_ERR_INVALID_ARGUMENT,
                           "ragg_workspace_size: n = %lld and d = %lld must be >= 1", (long long)n,

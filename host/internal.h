@@ -16,8 +16,8 @@
 typedef struct ragg_input {
   ragg_dtype_t dtype;
   int64_t n, d;
-  const void *base;       /* contiguous input, or NULL for the row-pointer entry point */
-  int64_t ld;             /* elements between rows of base */
+  const void *base;        /* contiguous input, or NULL for the row-pointer entry point */
+  int64_t ld;              /* elements between rows of base */
   const void *const *rows; /* n row pointers (host array) */
 } ragg_input_t;
 
@@ -26,12 +26,12 @@ struct ragg_context {
   int device;
   void *stream;
   char err[RAGG_ERRMSG_LEN];
-  void *ws;                 /* workspace in use */
+  void *ws; /* workspace in use */
   size_t ws_bytes;
-  int ws_user;              /* 1: caller's workspace */
-  void *own_ws;             /* the context's own, grown on demand */
+  int ws_user;  /* 1: caller's workspace */
+  void *own_ws; /* the context's own, grown on demand */
   size_t own_ws_bytes;
-  void *backend_state;      /* CUDA: handles, events */
+  void *backend_state; /* CUDA: handles, events */
 };
 
 /* Sets ctx->err (printf-style) and returns status. */

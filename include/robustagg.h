@@ -83,24 +83,24 @@ typedef struct ragg_context ragg_context_t; /* opaque */
 
 /* Filled by ragg_config_init; set fields after it. Defaults in brackets. */
 typedef struct ragg_config {
-  size_t struct_size;      /* sizeof(ragg_config_t); set by ragg_config_init */
+  size_t struct_size; /* sizeof(ragg_config_t); set by ragg_config_init */
   ragg_rule_t rule;
-  int64_t f;               /* declared Byzantine inputs, >= 0 */
-  int64_t m;               /* Multi-Krum: inputs averaged, 1..n-f; 0 = n-f [0] */
-  double clip_norm;        /* > 0: norm clipping pre-step; 0: off [0] */
-  double tau;              /* centered clipping radius, > 0 [100] */
-  int64_t iters;           /* centered clipping iterations, >= 1 [1] */
-  const void *cc_center;   /* centered clipping v_0: d values, same dtype and memory as x; NULL: 0 */
-  double nu;               /* geometric median smoothing, > 0 [1e-8] */
-  int64_t max_iters;       /* geometric median iteration cap, >= 1 [1000] */
-  double tol;              /* geometric median: relative objective change to stop, >= 0 [1e-12] */
-  int64_t brute_limit;     /* Brute, SMEA: most subsets C(n,f) enumerated, >= 1 [1000000] */
+  int64_t f;             /* declared Byzantine inputs, >= 0 */
+  int64_t m;             /* Multi-Krum: inputs averaged, 1..n-f; 0 = n-f [0] */
+  double clip_norm;      /* > 0: norm clipping pre-step; 0: off [0] */
+  double tau;            /* centered clipping radius, > 0 [100] */
+  int64_t iters;         /* centered clipping iterations, >= 1 [1] */
+  const void *cc_center; /* centered clipping v_0: d values, same dtype and memory as x; NULL: 0 */
+  double nu;             /* geometric median smoothing, > 0 [1e-8] */
+  int64_t max_iters;     /* geometric median iteration cap, >= 1 [1000] */
+  double tol;            /* geometric median: relative objective change to stop, >= 0 [1e-12] */
+  int64_t brute_limit;   /* Brute, SMEA: most subsets C(n,f) enumerated, >= 1 [1000000] */
   ragg_distances_t distances; /* [RAGG_DISTANCES_GRAM] */
-  int64_t trusted;         /* MoNNA: index of the trusted input, 0..n-1 [0] */
-  int32_t adaptive_clip;   /* 1: ARC pre-step (not with clip_norm > 0) [0] */
-  ragg_mix_t mix;          /* NNM or bucketing pre-step [RAGG_MIX_NONE] */
-  int64_t bucket_size;     /* bucketing: s >= 1 [2] */
-  uint64_t seed;           /* bucketing permutation; the same on every rank [0] */
+  int64_t trusted;            /* MoNNA: index of the trusted input, 0..n-1 [0] */
+  int32_t adaptive_clip;      /* 1: ARC pre-step (not with clip_norm > 0) [0] */
+  ragg_mix_t mix;             /* NNM or bucketing pre-step [RAGG_MIX_NONE] */
+  int64_t bucket_size;        /* bucketing: s >= 1 [2] */
+  uint64_t seed;              /* bucketing permutation; the same on every rank [0] */
 } ragg_config_t;
 
 RAGG_API void ragg_config_init(ragg_config_t *cfg, ragg_rule_t rule, int64_t f);
@@ -129,21 +129,20 @@ RAGG_API ragg_status_t ragg_context_set_stream(ragg_context_t *ctx, void *cuda_s
  * CUDA: device memory). ptr = NULL, bytes = 0 returns to the context's own. */
 RAGG_API ragg_status_t ragg_context_set_workspace(ragg_context_t *ctx, void *ptr, size_t bytes);
 RAGG_API ragg_status_t ragg_workspace_size(ragg_context_t *ctx, const ragg_config_t *cfg,
-                                           ragg_dtype_t dtype, int64_t n, int64_t d,
-                                           size_t *bytes);
+                                           ragg_dtype_t dtype, int64_t n, int64_t d, size_t *bytes);
 /* x: n rows of d values, row i at x + i * ld elements (ld >= d). */
 RAGG_API ragg_status_t ragg_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
                                       ragg_dtype_t dtype, const void *x, int64_t n, int64_t d,
                                       int64_t ld, void *out, ragg_report_t *report);
 /* rows: host array of n pointers to d values each. */
 RAGG_API ragg_status_t ragg_aggregate_ptrs(ragg_context_t *ctx, const ragg_config_t *cfg,
-                                           ragg_dtype_t dtype, const void *const *rows,
-                                           int64_t n, int64_t d, void *out,
-                                           ragg_report_t *report);
+                                           ragg_dtype_t dtype, const void *const *rows, int64_t n,
+                                           int64_t d, void *out, ragg_report_t *report);
 
 RAGG_API const char *ragg_status_string(ragg_status_t s);
 RAGG_API const char *ragg_last_error(const ragg_context_t *ctx); /* "" after success */
-RAGG_API const char *ragg_rule_name(ragg_rule_t r); /* "krum", "trimmed_mean", ...; NULL if unknown */
+RAGG_API const char *ragg_rule_name(
+    ragg_rule_t r); /* "krum", "trimmed_mean", ...; NULL if unknown */
 RAGG_API ragg_status_t ragg_rule_from_name(const char *name, ragg_rule_t *r);
 RAGG_API int ragg_version(void); /* RAGG_VERSION_CODE of the library loaded */
 /* Smallest n the rule accepts for f (before bucketing). */

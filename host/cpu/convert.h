@@ -35,12 +35,12 @@ static inline float ragg_half_to_float(uint16_t h) {
 static inline uint16_t ragg_float_to_half(float f) {
   uint32_t u = ragg_float_to_bits(f);
   uint32_t sign = (u >> 16) & 0x8000u, a = u & 0x7FFFFFFFu;
-  if (a > 0x7F800000u) return (uint16_t)(sign | 0x7E00u);        /* NaN */
-  if (a >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u);       /* rounds to Inf */
-  if (a < 0x38800000u) {                                          /* subnormal or 0 */
-    if (a < 0x33000000u) return (uint16_t)sign;                   /* below half the least subnormal */
+  if (a > 0x7F800000u) return (uint16_t)(sign | 0x7E00u);  /* NaN */
+  if (a >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u); /* rounds to Inf */
+  if (a < 0x38800000u) {                                   /* subnormal or 0 */
+    if (a < 0x33000000u) return (uint16_t)sign;            /* below half the least subnormal */
     uint32_t e = a >> 23, man = (a & 0x7FFFFFu) | 0x800000u;
-    uint32_t shift = 126u - e;                                    /* 14 + (113 - e) - 1 ... */
+    uint32_t shift = 126u - e; /* 14 + (113 - e) - 1 ... */
     /* value = man * 2^(e-150); subnormal unit = 2^-24 -> q = man >> (126 - e) */
     uint32_t q = man >> shift, rem = man & ((1u << shift) - 1u), half = 1u << (shift - 1u);
     if (rem > half || (rem == half && (q & 1u))) ++q;
@@ -52,7 +52,9 @@ static inline uint16_t ragg_float_to_half(float f) {
   return (uint16_t)(sign | q);
 }
 
-static inline float ragg_bf16_to_float(uint16_t b) { return ragg_bits_to_float((uint32_t)b << 16); }
+static inline float ragg_bf16_to_float(uint16_t b) {
+  return ragg_bits_to_float((uint32_t)b << 16);
+}
 
 static inline uint16_t ragg_float_to_bf16(float f) {
   uint32_t u = ragg_float_to_bits(f);

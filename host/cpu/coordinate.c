@@ -16,7 +16,10 @@ static void sort_keys(int32_t *a, int64_t n) {
     for (int64_t i = 1; i < n; ++i) {
       int32_t v = a[i];
       int64_t j = i - 1;
-      while (j >= 0 && a[j] > v) { a[j + 1] = a[j]; --j; }
+      while (j >= 0 && a[j] > v) {
+        a[j + 1] = a[j];
+        --j;
+      }
       a[j + 1] = v;
     }
     return;
@@ -30,7 +33,10 @@ static void sort_keys(int32_t *a, int64_t n) {
     for (int64_t i = 48; i < n; ++i) {
       int32_t v = a[i];
       int64_t j = i - 1;
-      while (j >= 0 && a[j] > v) { a[j + 1] = a[j]; --j; }
+      while (j >= 0 && a[j] > v) {
+        a[j + 1] = a[j];
+        --j;
+      }
       a[j + 1] = v;
     }
     return;
@@ -42,7 +48,9 @@ static void sort_keys(int32_t *a, int64_t n) {
     for (int64_t i = 0; i < n; ++i) ++cnt[((x[i] >> shift) & 0xFFu) + 1];
     for (int b = 0; b < 256; ++b) cnt[b + 1] += cnt[b];
     for (int64_t i = 0; i < n; ++i) y[cnt[(x[i] >> shift) & 0xFFu]++] = x[i];
-    uint32_t *s = x; x = y; y = s;
+    uint32_t *s = x;
+    x = y;
+    y = s;
   }
   /* four passes: the result is back in src */
   for (int64_t i = 0; i < n; ++i) src[i] ^= 0x80000000u;
@@ -51,9 +59,12 @@ static void sort_keys(int32_t *a, int64_t n) {
 
 double ragg_coord_reduce(const ragg_coord_op_t *op, const float *v, int64_t n) {
   switch (op->rule) {
-    case RAGG_RULE_MEDIAN: return ragg_coord_median(v, n);
-    case RAGG_RULE_TRIMMED_MEAN: return ragg_coord_trimmed(v, n, op->f);
-    default: return ragg_coord_meamed(v, n, op->keep);
+    case RAGG_RULE_MEDIAN:
+      return ragg_coord_median(v, n);
+    case RAGG_RULE_TRIMMED_MEAN:
+      return ragg_coord_trimmed(v, n, op->f);
+    default:
+      return ragg_coord_meamed(v, n, op->keep);
   }
 }
 
@@ -78,7 +89,8 @@ static void coordinate_generic(ragg_dtype_t in_t, const void *const *rows, int64
       if (!ok) continue;
       int64_t k1 = (b + 1) * CBLOCK < d ? (b + 1) * CBLOCK : d;
       for (int64_t k = b * CBLOCK; k < k1; ++k) {
-        for (int64_t i = 0; i < n; ++i) keys[i] = keys[n + i] = ragg_float_key(ragg_load(in_t, rows[i], k));
+        for (int64_t i = 0; i < n; ++i)
+          keys[i] = keys[n + i] = ragg_float_key(ragg_load(in_t, rows[i], k));
         sort_keys(keys, n);
         for (int64_t i = 0; i < n; ++i) vals[i] = ragg_key_float(keys[i]);
         ragg_store(out_t, out, k, ragg_coord_reduce(op, vals, n));

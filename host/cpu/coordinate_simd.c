@@ -23,6 +23,12 @@ int ragg_coord_simd(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64
 #elif defined(__aarch64__)
   return ragg_coord_simd_neon(in_t, rows, n, d, op, out_t, out);
 #endif
-  (void)in_t; (void)rows; (void)n; (void)d; (void)op; (void)out_t; (void)out;
+  (void)in_t;
+  (void)rows;
+  (void)n;
+  (void)d;
+  (void)op;
+  (void)out_t;
+  (void)out;
   return 0;
 }

@@ -4,11 +4,11 @@
 #include <stdint.h>
 typedef int32_t VEC __attribute__((vector_size(32)));
 #define VW 8
-#define CX(a, b)                           \
-  do {                                     \
-    VEC lo_ = (VEC)_mm256_min_epi32((__m256i)(a), (__m256i)(b));  \
-    (b) = (VEC)_mm256_max_epi32((__m256i)(a), (__m256i)(b));      \
-    (a) = lo_;                             \
+#define CX(a, b)                                                 \
+  do {                                                           \
+    VEC lo_ = (VEC)_mm256_min_epi32((__m256i)(a), (__m256i)(b)); \
+    (b) = (VEC)_mm256_max_epi32((__m256i)(a), (__m256i)(b));     \
+    (a) = lo_;                                                   \
   } while (0)
 #define SIMD_FN ragg_coord_simd_avx2
 #include "coordinate_simd_impl.h"

@@ -4,11 +4,11 @@
 #include <stdint.h>
 typedef int32_t VEC __attribute__((vector_size(64)));
 #define VW 16
-#define CX(a, b)                           \
-  do {                                     \
-    VEC lo_ = (VEC)_mm512_min_epi32((__m512i)(a), (__m512i)(b));  \
-    (b) = (VEC)_mm512_max_epi32((__m512i)(a), (__m512i)(b));      \
-    (a) = lo_;                             \
+#define CX(a, b)                                                 \
+  do {                                                           \
+    VEC lo_ = (VEC)_mm512_min_epi32((__m512i)(a), (__m512i)(b)); \
+    (b) = (VEC)_mm512_max_epi32((__m512i)(a), (__m512i)(b));     \
+    (a) = lo_;                                                   \
   } while (0)
 #define SIMD_FN ragg_coord_simd_avx512
 #include "coordinate_simd_impl.h"

@@ -38,7 +38,8 @@ static inline VEC load_keys(ragg_dtype_t t, const void *row, int64_t k0, int64_t
   return v;
 }
 
-static inline void store_result(ragg_dtype_t t, void *out, int64_t k0, int64_t len, const double *r) {
+static inline void store_result(ragg_dtype_t t, void *out, int64_t k0, int64_t len,
+                                const double *r) {
   if (t == RAGG_F32) {
     float *o = (float *)out + k0;
     for (int64_t l = 0; l < len; ++l) o[l] = (float)r[l];
@@ -122,7 +123,8 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
      * follow: ask for the tiles PREFETCH_TILES ahead explicitly. */
     if (t + PREFETCH_TILES < ntiles)
       for (int64_t i = 0; i < n; ++i)
-        __builtin_prefetch((const char *)rows[i] + (size_t)(k0 + PREFETCH_TILES * VW) * esize, 0, 3);
+        __builtin_prefetch((const char *)rows[i] + (size_t)(k0 + PREFETCH_TILES * VW) * esize, 0,
+                           3);
     for (int64_t i = 0; i < n; ++i) v[i] = load_keys(in_t, rows[i], k0, len);
     net(v);
     if (op->rule == RAGG_RULE_MEDIAN) {

@@ -20,9 +20,10 @@ int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_
                       ragg_distances_t mode, double *R, double *part_buf); /* 1: out of memory */
 /* D and N from raw sums (DESIGN §2 exclusion: +Inf distances for rows whose
  * squared norm is not finite or above FLT_MAX). D may alias R. */
-void ragg_distances_finalize(const double *R, int64_t L, ragg_distances_t mode, double *D, double *N);
+void ragg_distances_finalize(const double *R, int64_t L, ragg_distances_t mode, double *D,
+                             double *N);
 int ragg_cpu_distances(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
-                        ragg_distances_t mode, double *D, double *N, double *part_buf);
+                       ragg_distances_t mode, double *D, double *N, double *part_buf);
 
 /* out = sum_j alpha_j row_j, skipping alpha_j = 0, in double, rounded once. */
 void ragg_cpu_combine(ragg_dtype_t t, const void *const *rows, const double *alpha, int64_t L,

@@ -38,7 +38,8 @@ static void make_layout(const plan_t *pl, layout_t *lo) {
   TAKE(rows, sizeof(void *) * L);
   TAKE(D, pl->need_dist ? sizeof(double) * L * L : 0);
   TAKE(N, pl->need_dist ? sizeof(double) * L : 0);
-  TAKE(parts, pl->need_dist ? sizeof(double) * L * L * (size_t)ragg_cpu_gram_parts(pl->L, pl->d) : 0);
+  TAKE(parts,
+       pl->need_dist ? sizeof(double) * L * L * (size_t)ragg_cpu_gram_parts(pl->L, pl->d) : 0);
   TAKE(alpha, sizeof(double) * L);
   TAKE(mix, sizeof(double) * L * L);
   TAKE(scratch, sizeof(double) * (size_t)ragg_solver_scratch_doubles(pl->n));
@@ -83,8 +84,8 @@ static ragg_status_t get_workspace(ragg_context_t *ctx, size_t bytes, char **ws)
   return RAGG_SUCCESS;
 }
 
-ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg, const ragg_input_t *in,
-                                 void *out, ragg_report_t *report) {
+ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
+                                 const ragg_input_t *in, void *out, ragg_report_t *report) {
   plan_t pl;
   layout_t lo;
   make_plan(cfg, report, in->n, in->d, &pl);
@@ -106,8 +107,10 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg, 
     if (L > n && !anchor_row) {
       /* distances of the inputs, then the origin as point n */
       double *Dn = (double *)(ws + lo.mix); /* n x n staging */
-      if (ragg_cpu_distances(in->dtype, rows, n, d, cfg->distances, Dn, N, (double *)(ws + lo.parts)))
-        return ragg_set_error(ctx, RAGG_ERR_OUT_OF_MEMORY, "ragg_aggregate: out of memory in the Gram pass");
+      if (ragg_cpu_distances(in->dtype, rows, n, d, cfg->distances, Dn, N,
+                             (double *)(ws + lo.parts)))
+        return ragg_set_error(ctx, RAGG_ERR_OUT_OF_MEMORY,
+                              "ragg_aggregate: out of memory in the Gram pass");
       for (int64_t i = 0; i < n; ++i) {
         for (int64_t j = 0; j < n; ++j) D[i * L + j] = Dn[i * n + j];
         D[i * L + n] = D[n * L + i] = ragg_is_excluded_norm(N[i]) ? 1.0 / 0.0 : N[i];
@@ -115,8 +118,10 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg, 
       D[n * L + n] = 0.0;
       N[n] = 0.0;
     } else {
-      if (ragg_cpu_distances(in->dtype, rows, L, d, cfg->distances, D, N, (double *)(ws + lo.parts)))
-        return ragg_set_error(ctx, RAGG_ERR_OUT_OF_MEMORY, "ragg_aggregate: out of memory in the Gram pass");
+      if (ragg_cpu_distances(in->dtype, rows, L, d, cfg->distances, D, N,
+                             (double *)(ws + lo.parts)))
+        return ragg_set_error(ctx, RAGG_ERR_OUT_OF_MEMORY,
+                              "ragg_aggregate: out of memory in the Gram pass");
     }
   }
   ragg_solve_params_t p;
@@ -155,7 +160,8 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg, 
     cn = pl.nm;
   }
 
-  if (report && report->nonfinite) ragg_cpu_count_nonfinite(in->dtype, rows, n, d, report->nonfinite);
+  if (report && report->nonfinite)
+    ragg_cpu_count_nonfinite(in->dtype, rows, n, d, report->nonfinite);
 
   if (coordinatewise) {
     ragg_coord_op_t op = {cfg->rule, cfg->f, cn - cfg->f};

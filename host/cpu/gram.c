@@ -58,7 +58,8 @@ static inline double reduce_lanes(v8d a) {
 /* Adds the block's contribution to G's row i for columns j0..j0+3 (all < L):
  * row i is read once for four pairs. Direct mode sums (a - b)^2 off the
  * diagonal, a * b on it. */
-RAGG_CLONES static void block_row4(const double *buf, int64_t i, int64_t j0, int direct, double *Gi) {
+RAGG_CLONES static void block_row4(const double *buf, int64_t i, int64_t j0, int direct,
+                                   double *Gi) {
   v8d c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
   const double *a = buf + i * BLOCK;
   const double *b0 = buf + j0 * BLOCK, *b1 = b0 + BLOCK, *b2 = b1 + BLOCK, *b3 = b2 + BLOCK;
@@ -86,7 +87,8 @@ RAGG_CLONES static void block_row4(const double *buf, int64_t i, int64_t j0, int
   Gi[j0 + 3] += reduce_lanes(c3);
 }
 
-RAGG_CLONES static void block_pair(const double *buf, int64_t i, int64_t j, int direct, double *Gi) {
+RAGG_CLONES static void block_pair(const double *buf, int64_t i, int64_t j, int direct,
+                                   double *Gi) {
   v8d c = {0};
   const double *a = buf + i * BLOCK, *b = buf + j * BLOCK;
   if (direct && i != j) {
@@ -147,7 +149,8 @@ int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_
   return failed;
 }
 
-void ragg_distances_finalize(const double *R, int64_t L, ragg_distances_t mode, double *D, double *N) {
+void ragg_distances_finalize(const double *R, int64_t L, ragg_distances_t mode, double *D,
+                             double *N) {
   for (int64_t i = 0; i < L; ++i) N[i] = R[i * L + i];
   for (int64_t i = 0; i < L; ++i) {
     D[i * L + i] = 0.0;
@@ -175,8 +178,8 @@ int ragg_cpu_distances(ragg_dtype_t t, const void *const *rows, int64_t L, int64
 }
 
 /* acc[k] += a * row[k] for one block. */
-RAGG_CLONES static void axpy_block(double *acc, double a, ragg_dtype_t t, const void *row, int64_t k0,
-                                   int64_t len) {
+RAGG_CLONES static void axpy_block(double *acc, double a, ragg_dtype_t t, const void *row,
+                                   int64_t k0, int64_t len) {
   if (t == RAGG_F32) {
     const float *r = (const float *)row + k0;
     for (int64_t k = 0; k < len; ++k) acc[k] += a * (double)r[k];
@@ -185,7 +188,8 @@ RAGG_CLONES static void axpy_block(double *acc, double a, ragg_dtype_t t, const 
   }
 }
 
-RAGG_CLONES static void store_block(ragg_dtype_t t, void *out, int64_t k0, int64_t len, const double *acc) {
+RAGG_CLONES static void store_block(ragg_dtype_t t, void *out, int64_t k0, int64_t len,
+                                    const double *acc) {
   if (t == RAGG_F32) {
     float *o = (float *)out + k0;
     for (int64_t k = 0; k < len; ++k) o[k] = (float)acc[k];

@@ -37,7 +37,9 @@ RAGG_HD void ragg_solve_brute(const ragg_solve_params_t *p, ragg_rule_io_t *io) 
     double diam = 0.0;
     int worse = 0;
     for (int64_t a = 0; a < k && !worse; ++a) {
-      if (ragg_is_excluded_norm(io->N[c[a]])) { diam = 1.0 / 0.0; }
+      if (ragg_is_excluded_norm(io->N[c[a]])) {
+        diam = 1.0 / 0.0;
+      }
       for (int64_t b = a + 1; b < k; ++b) {
         double v = io->D[c[a] * ld + c[b]];
         if (v > diam) diam = v;

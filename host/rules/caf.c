@@ -22,7 +22,10 @@ RAGG_HD void ragg_solve_caf(const ragg_solve_params_t *p, ragg_rule_io_t *io) {
   while (csum > (double)(n - 2 * p->f)) {
     int64_t a = 0;
     for (int64_t i = 0; i < n; ++i)
-      if (c[i] > 0.0) { w[a] = c[i] / csum; act[a++] = i; }
+      if (c[i] > 0.0) {
+        w[a] = c[i] / csum;
+        act[a++] = i;
+      }
     ragg_centered_gram(io->D, ld, act, a, w, B, M, Dw);
     double lambda = ragg_top_eigenvalue(M, a, u, V);
     if (!kept || lambda < best_lambda) {

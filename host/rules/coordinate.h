@@ -45,15 +45,25 @@ static RAGG_HD inline double ragg_coord_meamed(const float *v, int64_t k, int64_
   for (int64_t taken = 0; taken < keep; ++taken) {
     double dl = l >= 0 ? ragg_coord_distance(v[l], m2) : 1.0 / 0.0;
     double dr = r < k ? ragg_coord_distance(v[r], m2) : 1.0 / 0.0;
-    if (l >= 0 && (r >= k || dl <= dr)) { t = dl; --l; }
-    else { t = dr; ++r; }
+    if (l >= 0 && (r >= k || dl <= dr)) {
+      t = dl;
+      --l;
+    } else {
+      t = dr;
+      ++r;
+    }
   }
   double below = 0.0, tied = 0.0;
   int64_t nbelow = 0, ntied = 0;
   for (int64_t i = 0; i < k; ++i) {
     double di = ragg_coord_distance(v[i], m2);
-    if (di < t) { below += (double)v[i]; ++nbelow; }
-    else if (di == t) { tied += (double)v[i]; ++ntied; }
+    if (di < t) {
+      below += (double)v[i];
+      ++nbelow;
+    } else if (di == t) {
+      tied += (double)v[i];
+      ++ntied;
+    }
   }
   double s = below;
   if (ntied > 0) s += (double)(keep - nbelow) * (tied / (double)ntied);

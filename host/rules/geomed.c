@@ -22,7 +22,10 @@ static RAGG_HD double distances_to(const ragg_rule_io_t *io, const double *beta,
   }
   double F = 0.0;
   for (int64_t i = 0; i < n; ++i) {
-    if (ragg_is_excluded_norm(io->N[i])) { dist[i] = 1.0 / 0.0; continue; }
+    if (ragg_is_excluded_norm(io->N[i])) {
+      dist[i] = 1.0 / 0.0;
+      continue;
+    }
     double q = Db[i] - 0.5 * bDb;
     dist[i] = sqrt(q > 0.0 ? q : 0.0);
     F += dist[i];
@@ -40,7 +43,10 @@ RAGG_HD void ragg_solve_geomed(const ragg_solve_params_t *p, ragg_rule_io_t *io)
     double s = 0.0;
     for (int64_t j = 0; j < n; ++j)
       if (j != i && !ragg_is_excluded_norm(io->N[j])) s += sqrt(io->D[i * ld + j]);
-    if (medoid < 0 || s < best) { medoid = i; best = s; }
+    if (medoid < 0 || s < best) {
+      medoid = i;
+      best = s;
+    }
   }
   if (medoid < 0) medoid = 0;
   for (int64_t i = 0; i < ld; ++i) beta[i] = 0.0;

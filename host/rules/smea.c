@@ -12,7 +12,10 @@ RAGG_HD void ragg_solve_smea(const ragg_solve_params_t *p, ragg_rule_io_t *io) {
          *V = M + ld * ld;
   double best_lambda = 1.0 / 0.0;
   int have = 0;
-  for (int64_t i = 0; i < k; ++i) { c[i] = best[i] = i; w[i] = 1.0 / (double)k; }
+  for (int64_t i = 0; i < k; ++i) {
+    c[i] = best[i] = i;
+    w[i] = 1.0 / (double)k;
+  }
   do {
     double lambda = 0.0;
     for (int64_t i = 0; i < k; ++i)

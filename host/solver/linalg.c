@@ -23,20 +23,26 @@ RAGG_HD void ragg_sort_doubles(double *v, int64_t n) {
       if (child >= n) break;
       if (child + 1 < n && dless(v[child], v[child + 1])) ++child;
       if (!dless(v[root], v[child])) break;
-      double t = v[root]; v[root] = v[child]; v[child] = t;
+      double t = v[root];
+      v[root] = v[child];
+      v[child] = t;
       root = child;
     }
     if (start == 0) break;
   }
   for (int64_t end = n - 1; end > 0; --end) {
-    double t = v[0]; v[0] = v[end]; v[end] = t;
+    double t = v[0];
+    v[0] = v[end];
+    v[end] = t;
     int64_t root = 0;
     for (;;) {
       int64_t child = 2 * root + 1;
       if (child >= end) break;
       if (child + 1 < end && dless(v[child], v[child + 1])) ++child;
       if (!dless(v[root], v[child])) break;
-      double s = v[root]; v[root] = v[child]; v[child] = s;
+      double s = v[root];
+      v[root] = v[child];
+      v[child] = s;
       root = child;
     }
   }
@@ -57,20 +63,26 @@ RAGG_HD void ragg_argsort_pairs(const double *key, int64_t *idx, int64_t n) {
       if (child >= n) break;
       if (child + 1 < n && pair_less(key, idx[child], idx[child + 1])) ++child;
       if (!pair_less(key, idx[root], idx[child])) break;
-      int64_t t = idx[root]; idx[root] = idx[child]; idx[child] = t;
+      int64_t t = idx[root];
+      idx[root] = idx[child];
+      idx[child] = t;
       root = child;
     }
     if (start == 0) break;
   }
   for (int64_t end = n - 1; end > 0; --end) {
-    int64_t t = idx[0]; idx[0] = idx[end]; idx[end] = t;
+    int64_t t = idx[0];
+    idx[0] = idx[end];
+    idx[end] = t;
     int64_t root = 0;
     for (;;) {
       int64_t child = 2 * root + 1;
       if (child >= end) break;
       if (child + 1 < end && pair_less(key, idx[child], idx[child + 1])) ++child;
       if (!pair_less(key, idx[root], idx[child])) break;
-      int64_t s = idx[root]; idx[root] = idx[child]; idx[child] = s;
+      int64_t s = idx[root];
+      idx[root] = idx[child];
+      idx[child] = s;
       root = child;
     }
   }
@@ -82,8 +94,8 @@ RAGG_HD void ragg_argsort_pairs(const double *key, int64_t *idx, int64_t n) {
  * combinations), so distances measured directly keep their accuracy.
  * Zero coefficients are skipped: an excluded point (infinite D) reaches the
  * result only through a nonzero coefficient. */
-RAGG_HD double ragg_affine_sqdist(const double *D, const double *N, int64_t ld,
-                                  const double *c, int64_t np) {
+RAGG_HD double ragg_affine_sqdist(const double *D, const double *N, int64_t ld, const double *c,
+                                  int64_t np) {
   double sigma = 0.0, cn = 0.0, q = 0.0;
   for (int64_t j = 0; j < np; ++j) {
     if (c[j] == 0.0) continue;

@@ -3,15 +3,29 @@
  * original inputs (alpha = W^T beta). DESIGN §2 "Pre-aggregation". */
 #include "solver.h"
 
-enum { RULE_MEAN = 0, RULE_MEDIAN = 1, RULE_TRIMMED = 2, RULE_MEAMED = 3, RULE_KRUM = 4,
-       RULE_MULTI_KRUM = 5, RULE_BULYAN = 6, RULE_GEOMED = 7, RULE_BRUTE = 8, RULE_CC = 9,
-       RULE_MONNA = 10, RULE_CAF = 11, RULE_SMEA = 12 };
+enum {
+  RULE_MEAN = 0,
+  RULE_MEDIAN = 1,
+  RULE_TRIMMED = 2,
+  RULE_MEAMED = 3,
+  RULE_KRUM = 4,
+  RULE_MULTI_KRUM = 5,
+  RULE_BULYAN = 6,
+  RULE_GEOMED = 7,
+  RULE_BRUTE = 8,
+  RULE_CC = 9,
+  RULE_MONNA = 10,
+  RULE_CAF = 11,
+  RULE_SMEA = 12
+};
 enum { MIX_NONE = 0, MIX_NNM = 1, MIX_BUCKETING = 2 };
 
 RAGG_HD int ragg_rule_is_coordinatewise(int rule) {
   return rule == RULE_MEDIAN || rule == RULE_TRIMMED || rule == RULE_MEAMED;
 }
-RAGG_HD int ragg_rule_needs_distances(int rule) { return rule >= RULE_KRUM && rule <= RULE_SMEA; }
+RAGG_HD int ragg_rule_needs_distances(int rule) {
+  return rule >= RULE_KRUM && rule <= RULE_SMEA;
+}
 
 RAGG_HD uint64_t ragg_splitmix64_next(uint64_t *state) {
   *state += 0x9E3779B97F4A7C15ull;
@@ -25,10 +39,13 @@ RAGG_HD int64_t ragg_solver_scratch_doubles(int64_t n) {
   int64_t L = n + 1;
   return 6 * L * L + 16 * L;
 }
-RAGG_HD int64_t ragg_solver_scratch_ints(int64_t n) { return 4 * (n + 1) + 16; }
+RAGG_HD int64_t ragg_solver_scratch_ints(int64_t n) {
+  return 4 * (n + 1) + 16;
+}
 
 RAGG_HD int64_t ragg_mixed_rows(const ragg_solve_params_t *p, int64_t n) {
-  if (p->mix == MIX_BUCKETING && p->bucket_size > 0) return (n + p->bucket_size - 1) / p->bucket_size;
+  if (p->mix == MIX_BUCKETING && p->bucket_size > 0)
+    return (n + p->bucket_size - 1) / p->bucket_size;
   return n;
 }
 
@@ -96,8 +113,7 @@ RAGG_HD void ragg_build_transform(const ragg_solve_params_t *p, ragg_solve_io_t 
         idx[j] = j;
       }
       ragg_argsort_pairs(key, idx, n);
-      for (int64_t r = 0; r < n - p->f; ++r)
-        W[i * lin + idx[r]] = s[idx[r]] / (double)(n - p->f);
+      for (int64_t r = 0; r < n - p->f; ++r) W[i * lin + idx[r]] = s[idx[r]] / (double)(n - p->f);
     }
   } else if (p->mix == MIX_BUCKETING) {
     /* Bucketing (Karimireddy, He & Jaggi, ICLR 2022): Fisher-Yates driven by
@@ -106,7 +122,9 @@ RAGG_HD void ragg_build_transform(const ragg_solve_params_t *p, ragg_solve_io_t 
     for (int64_t i = 0; i < n; ++i) idx[i] = i;
     for (int64_t i = n - 1; i >= 1; --i) {
       int64_t j = (int64_t)(ragg_splitmix64_next(&state) % (uint64_t)(i + 1));
-      int64_t t = idx[i]; idx[i] = idx[j]; idx[j] = t;
+      int64_t t = idx[i];
+      idx[i] = idx[j];
+      idx[j] = t;
     }
     for (int64_t g = 0; g < nm; ++g) {
       int64_t lo = g * p->bucket_size, hi = lo + p->bucket_size;
@@ -157,8 +175,14 @@ static RAGG_HD void transform_distances(const ragg_solve_io_t *io, int64_t np, d
    * compare equal bits from either side. */
   for (int64_t a = 0; a < np; ++a)
     for (int64_t b = a; b < np; ++b) {
-      if (a == b) { Dp[a * np + b] = 0.0; continue; }
-      if (excl[a] || excl[b]) { Dp[a * np + b] = Dp[b * np + a] = 1.0 / 0.0; continue; }
+      if (a == b) {
+        Dp[a * np + b] = 0.0;
+        continue;
+      }
+      if (excl[a] || excl[b]) {
+        Dp[a * np + b] = Dp[b * np + a] = 1.0 / 0.0;
+        continue;
+      }
       const double *wb = W + b * lin;
       double cross = 0.0;
       for (int64_t l = 0; l < lin; ++l)
@@ -190,7 +214,10 @@ static RAGG_HD void output_distances(const ragg_solve_io_t *io, double *Da) {
     if (al[i] != 0.0) aDa += al[i] * t;
   }
   for (int64_t i = 0; i < n; ++i) {
-    if (bad || ragg_is_excluded_norm(io->N[i])) { io->scores[i] = 1.0 / 0.0; continue; }
+    if (bad || ragg_is_excluded_norm(io->N[i])) {
+      io->scores[i] = 1.0 / 0.0;
+      continue;
+    }
     double sg = 1.0 - asum, nterm = sg != 0.0 ? sg * (io->N[i] - aN) : 0.0;
     double sq = nterm - 0.5 * (aDa - 2.0 * Da[i]);
     io->scores[i] = sqrt(sq > 0.0 ? sq : 0.0);
@@ -225,25 +252,47 @@ RAGG_HD int ragg_solve(const ragg_solve_params_t *p, ragg_solve_io_t *io) {
   rio.iscratch = io->iscratch;
   rio.bulyan_rows = io->bulyan_rows;
   switch (p->rule) {
-    case RULE_KRUM: ragg_solve_krum(p, &rio); break;
-    case RULE_MULTI_KRUM: ragg_solve_multi_krum(p, &rio); break;
-    case RULE_BULYAN: ragg_solve_bulyan(p, &rio); break;
-    case RULE_GEOMED: ragg_solve_geomed(p, &rio); break;
-    case RULE_BRUTE: ragg_solve_brute(p, &rio); break;
-    case RULE_CC: ragg_solve_centered_clip(p, &rio); break;
-    case RULE_MONNA: ragg_solve_monna(p, &rio); break;
-    case RULE_CAF: ragg_solve_caf(p, &rio); break;
-    case RULE_SMEA: ragg_solve_smea(p, &rio); break;
+    case RULE_KRUM:
+      ragg_solve_krum(p, &rio);
+      break;
+    case RULE_MULTI_KRUM:
+      ragg_solve_multi_krum(p, &rio);
+      break;
+    case RULE_BULYAN:
+      ragg_solve_bulyan(p, &rio);
+      break;
+    case RULE_GEOMED:
+      ragg_solve_geomed(p, &rio);
+      break;
+    case RULE_BRUTE:
+      ragg_solve_brute(p, &rio);
+      break;
+    case RULE_CC:
+      ragg_solve_centered_clip(p, &rio);
+      break;
+    case RULE_MONNA:
+      ragg_solve_monna(p, &rio);
+      break;
+    case RULE_CAF:
+      ragg_solve_caf(p, &rio);
+      break;
+    case RULE_SMEA:
+      ragg_solve_smea(p, &rio);
+      break;
     default:
       for (int64_t i = 0; i < np; ++i) rio.beta[i] = i < nm ? 1.0 / (double)nm : 0.0;
       break;
   }
   /* alpha = W^T beta over the original inputs (and the anchor). */
   for (int64_t j = 0; j < lin; ++j) {
-    if (!pre) { io->alpha[j] = rio.beta[j]; continue; }
+    if (!pre) {
+      io->alpha[j] = rio.beta[j];
+      continue;
+    }
     double a = 0.0;
     for (int64_t b = 0; b < np; ++b)
-      if (rio.beta[b] != 0.0 && io->mix[b * lin + j] != 0.0) a += rio.beta[b] * io->mix[b * lin + j];
+      if (rio.beta[b] != 0.0 && io->mix[b * lin + j] != 0.0)
+        a += rio.beta[b] * io->mix[b * lin + j];
     io->alpha[j] = a;
   }
   if (io->selected)

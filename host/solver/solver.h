@@ -52,17 +52,17 @@ typedef struct ragg_solve_params {
 } ragg_solve_params_t;
 
 typedef struct ragg_solve_io {
-  int64_t n;          /* inputs */
-  int has_anchor;     /* 1: point n is the anchor (centered clipping's v_0) */
-  const double *D;    /* (n+has_anchor)^2 squared distances, +Inf for excluded rows */
-  const double *N;    /* n + has_anchor squared norms (distance to the origin) */
+  int64_t n;       /* inputs */
+  int has_anchor;  /* 1: point n is the anchor (centered clipping's v_0) */
+  const double *D; /* (n+has_anchor)^2 squared distances, +Inf for excluded rows */
+  const double *N; /* n + has_anchor squared norms (distance to the origin) */
   /* outputs */
-  double *alpha;      /* n + has_anchor: out = sum alpha_j x_j (+ alpha_n v_0) */
-  double *scores;     /* n: the report's scores over the original inputs */
-  int32_t *selected;  /* n: the report's selection */
+  double *alpha;        /* n + has_anchor: out = sum alpha_j x_j (+ alpha_n v_0) */
+  double *scores;       /* n: the report's scores over the original inputs */
+  int32_t *selected;    /* n: the report's selection */
   int64_t *bulyan_rows; /* Bulyan: theta selected (transformed) rows, ascending */
-  int64_t n_mixed;    /* rows after mixing (n' ); set by ragg_solve */
-  double *mix;        /* n' x n transform W (rows: mixed points; cols: inputs) */
+  int64_t n_mixed;      /* rows after mixing (n' ); set by ragg_solve */
+  double *mix;          /* n' x n transform W (rows: mixed points; cols: inputs) */
   double *scratch;
   int64_t *iscratch;
 } ragg_solve_io_t;
@@ -85,11 +85,11 @@ typedef struct ragg_rule_io {
   int64_t n, ld;
   int has_anchor;
   const double *D, *N;
-  double *beta;          /* ld: output weights over the points */
-  double *krum_scores;   /* n: Krum family scores (Bulyan: first round) */
-  int64_t *bulyan_rows;  /* Bulyan: theta rows */
-  double *scratch;       /* 3 ld^2 + 8 ld doubles */
-  int64_t *iscratch;     /* 2 ld ints */
+  double *beta;         /* ld: output weights over the points */
+  double *krum_scores;  /* n: Krum family scores (Bulyan: first round) */
+  int64_t *bulyan_rows; /* Bulyan: theta rows */
+  double *scratch;      /* 3 ld^2 + 8 ld doubles */
+  int64_t *iscratch;    /* 2 ld ints */
 } ragg_rule_io_t;
 
 RAGG_HD void ragg_solve_krum(const ragg_solve_params_t *p, ragg_rule_io_t *io);
@@ -110,10 +110,10 @@ RAGG_HD int ragg_next_combination(int64_t *c, int64_t k, int64_t n);
 RAGG_HD int64_t ragg_binomial(int64_t n, int64_t k);
 
 /* Shared pieces the rules use. */
-RAGG_HD void ragg_sort_doubles(double *v, int64_t n);                 /* ascending, NaN last */
+RAGG_HD void ragg_sort_doubles(double *v, int64_t n); /* ascending, NaN last */
 RAGG_HD void ragg_argsort_pairs(const double *key, int64_t *idx, int64_t n); /* by (key, idx) */
-RAGG_HD double ragg_affine_sqdist(const double *D, const double *N, int64_t ld,
-                                  const double *c, int64_t np);
+RAGG_HD double ragg_affine_sqdist(const double *D, const double *N, int64_t ld, const double *c,
+                                  int64_t np);
 RAGG_HD double ragg_top_eigenvalue(double *A, int64_t n, double *vec, double *work);
 RAGG_HD int ragg_is_excluded_norm(double n2);
 
