@@ -15,8 +15,19 @@
  *  - type: ncclFloat32, ncclFloat16 or ncclBfloat16. RAGG_REDUCE_SUM returns
  *    P times the robust aggregate of the P ranks' buffers (ncclSum's
  *    meaning), RAGG_REDUCE_MEAN the aggregate (ncclAvg's).
- *  - Modes and traffic as in robustagg_mpi.h; errors of NCCL come back as
- *    RAGG_ERR_NCCL with ncclGetErrorString's text in ragg_last_error(ctx).
+ *  - Modes and traffic as in robustagg_mpi.h, with one difference: the
+ *    sharded mode's local step runs on the shard only for median,
+ *    trimmed_mean, meamed and mean without pre-steps (clip_norm,
+ *    adaptive_clip, mix) and without a report. Every other call (Gram-space
+ *    rules, Bulyan, pre-steps, reports) runs the replicated algorithm
+ *    (all-gather, then ragg_aggregate on every rank: P/2 times the traffic),
+ *    whatever `mode` says; the result is the same aggregate.
+ *  - Errors of NCCL come back as RAGG_ERR_NCCL with ncclGetErrorString's
+ *    text (and ncclGetLastError's) in ragg_last_error(ctx).
+ *  - NCCL is found at run time (the pnccl* symbols already in the process,
+ *    else dlopen("libnccl.so.2")); the library never links libnccl.
+ *    RAGG_CHECK=1 waits for the stream once per call (the signature's host
+ *    copy); nothing else does.
  */
 #ifndef ROBUSTAGG_NCCL_H
 #define ROBUSTAGG_NCCL_H
@@ -47,6 +58,12 @@ RAGG_API ragg_status_t ragg_reduce_scatter_nccl(ragg_context_t *ctx, const ragg_
                                                 size_t recvcount, ncclDataType_t type,
                                                 ragg_reduce_t reduce, ncclComm_t comm,
                                                 cudaStream_t stream);
+/* The same with the report (device memory, capacity >= P), identical on every rank. */
+RAGG_API ragg_status_t ragg_reduce_scatter_nccl_report(ragg_context_t *ctx, const ragg_config_t *cfg,
+                                                       const void *sendbuf, void *recvbuf,
+                                                       size_t recvcount, ncclDataType_t type,
+                                                       ragg_reduce_t reduce, ncclComm_t comm,
+                                                       cudaStream_t stream, ragg_report_t *report);
 
 #ifdef __cplusplus
 }

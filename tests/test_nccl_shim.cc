@@ -66,7 +66,12 @@ class NcclShim : public ::testing::Test {
   void configure() {
     ragg_shim_fini(&s);
     s = ragg_shim_t{};
-    s.nccl = {fake_allreduce, fake_reduce_scatter, fake_group_start, fake_group_end, fake_comm_count};
+    s.nccl = ragg_pnccl_t{};
+    s.nccl.AllReduce = fake_allreduce;
+    s.nccl.ReduceScatter = fake_reduce_scatter;
+    s.nccl.GroupStart = fake_group_start;
+    s.nccl.GroupEnd = fake_group_end;
+    s.nccl.CommCount = fake_comm_count;
     ragg_shim_config_read(&s.cfg, get_env);
     s.robust = fake_robust;
     s.log = [](const char *) {};

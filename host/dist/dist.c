@@ -116,7 +116,8 @@ static ragg_status_t agree(ragg_context_t *ctx, const ragg_config_t *cfg, const 
   }
   char saved[RAGG_ERRMSG_LEN] = "";
   if (ctx) memcpy(saved, ctx->err, sizeof(saved));
-  ragg_status_t st = t->allgatherv(t, all, cnt, cnt + P, sizeof(int64_t));
+  ragg_status_t st = (t->allgatherv_host ? t->allgatherv_host : t->allgatherv)(t, all, cnt, cnt + P,
+                                                                              sizeof(int64_t));
   if (st == RAGG_SUCCESS) {
     for (int field = 0; field < SIG_STATUS && st == RAGG_SUCCESS; ++field)
       for (int p = 1; p < P; ++p) {
@@ -159,8 +160,10 @@ static ragg_status_t check_args(ragg_context_t *ctx, const ragg_config_t *cfg, c
                                 const ragg_transport_t *t) {
   const char *fn = t->fn;
   if (!ctx) return RAGG_ERR_INVALID_ARGUMENT;
-  if (ctx->backend != RAGG_BACKEND_CPU)
+  if (!t->dev && ctx->backend != RAGG_BACKEND_CPU)
     FAILC(RAGG_ERR_INVALID_ARGUMENT, "%s: ctx must be a CPU-backend context (host buffers)", fn);
+  if (t->dev && ctx->backend != RAGG_BACKEND_CUDA)
+    FAILC(RAGG_ERR_INVALID_ARGUMENT, "%s: ctx must be a CUDA-backend context (device buffers)", fn);
   if (c->dtype != RAGG_F32 && c->dtype != RAGG_F16 && c->dtype != RAGG_BF16)
     FAILC(RAGG_ERR_INVALID_ARGUMENT, "%s: dtype = %d is not a ragg_dtype_t", fn, (int)c->dtype);
   if (c->reduce != RAGG_REDUCE_MEAN && c->reduce != RAGG_REDUCE_SUM)
@@ -547,6 +550,139 @@ static ragg_status_t run_replicated(ragg_context_t *ctx, const ragg_config_t *cf
   return st;
 }
 
+/* ---- device engines (CUDA-backend context) ---------------------------------
+ *
+ * The same three steps with the CUDA backend's public ragg_aggregate for the
+ * local aggregation, every step ordered on the transport's stream:
+ *  - sharded local path: coordinate-wise rules (median, trimmed_mean, meamed)
+ *    and mean, without a pre-step (clip_norm, adaptive_clip, mix) and without
+ *    a report. Each coordinate's result depends on that coordinate alone, so
+ *    rank r aggregates its shard (P contiguous rows of count/P values) and the
+ *    all-gather assembles the vector: an all-reduce's traffic.
+ *  - every other call (Gram-space rules, Bulyan, any pre-step, any report):
+ *    the replicated algorithm whatever the mode asks (all-gather every buffer,
+ *    ragg_aggregate on all of it on every rank; P/2 times the traffic), which
+ *    is correct for every rule and gives every rank the same bits on a
+ *    homogeneous job. A reduce-scatter keeps its shard of the full aggregate.
+ * The choice depends only on the configuration and whether a report is
+ * passed, so every rank takes the same path.
+ */
+int ragg_dist_device_sharded(const ragg_config_t *cfg, const ragg_coll_t *c) {
+  if (c->mode != RAGG_MODE_SHARDED || c->report) return 0;
+  if (cfg->clip_norm > 0.0 || cfg->adaptive_clip || cfg->mix != RAGG_MIX_NONE) return 0;
+  return cfg->rule == RAGG_RULE_MEAN || ragg_rule_is_coordinatewise((int)cfg->rule);
+}
+
+/* ragg_aggregate on device memory, with the workspace lent from this call's
+ * block; errors keep the backend's message behind the entry point's name. */
+static ragg_status_t device_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg, ragg_transport_t *t,
+                                      ragg_dtype_t dt, const void *x, int64_t n, int64_t d, void *out,
+                                      ragg_report_t *report, void *ws, size_t ws_bytes,
+                                      const char *what) {
+  int saved_user = ctx->ws_user;
+  void *saved_ws = ctx->ws;
+  size_t saved_bytes = ctx->ws_bytes;
+  ctx->ws_user = 1;
+  ctx->ws = ws;
+  ctx->ws_bytes = ws_bytes;
+  ragg_status_t st = ragg_aggregate(ctx, cfg, dt, x, n, d, d, out, report);
+  ctx->ws_user = saved_user;
+  ctx->ws = saved_ws;
+  ctx->ws_bytes = saved_bytes;
+  if (st != RAGG_SUCCESS) {
+    char msg[RAGG_ERRMSG_LEN];
+    memcpy(msg, ctx->err, sizeof(msg));
+    ragg_set_error(ctx, st, "%s (%s): %s", t->fn, what, msg);
+  }
+  return st;
+}
+
+static ragg_status_t run_device_sharded(ragg_context_t *ctx, const ragg_config_t *cfg,
+                                        const ragg_coll_t *c, ragg_transport_t *t) {
+  int P = t->size, r = t->rank;
+  size_t es = ragg_dtype_size(c->dtype);
+  int allreduce = c->kind == RAGG_COLL_ALLREDUCE;
+  size_t *cnt = (size_t *)malloc(sizeof(size_t) * 4 * (size_t)P);
+  if (!cnt) FAILC(RAGG_ERR_OUT_OF_MEMORY, "%s: out of memory", t->fn);
+  size_t *scount = cnt, *sdispl = cnt + P, *rcount = cnt + 2 * P, *rdispl = cnt + 3 * P;
+  for (int p = 0; p < P; ++p) {
+    if (allreduce)
+      ragg_shard(c->count, P, p, &sdispl[p], &scount[p]);
+    else {
+      scount[p] = c->count;
+      sdispl[p] = (size_t)p * c->count;
+    }
+  }
+  size_t my = scount[r];
+  for (int p = 0; p < P; ++p) {
+    rcount[p] = my;
+    rdispl[p] = (size_t)p * my;
+  }
+  size_t stage_bytes = ALIGN64((size_t)P * my * es), agg_bytes = 0;
+  ragg_status_t st = RAGG_SUCCESS;
+  if (my > 0) st = ragg_workspace_size(ctx, cfg, c->dtype, P, (int64_t)my, &agg_bytes);
+  void *block = NULL;
+  if (st == RAGG_SUCCESS) st = t->dev->alloc(t, stage_bytes + agg_bytes, &block);
+  if (st != RAGG_SUCCESS) {
+    free(cnt);
+    return st;
+  }
+  char *stage = (char *)block;
+  void *out = allreduce ? (char *)c->recvbuf + sdispl[r] * es : c->recvbuf;
+  /* 1. all-to-all (sendbuf is read in full before anything writes recvbuf) */
+  st = t->alltoallv(t, c->sendbuf, scount, sdispl, stage, rcount, rdispl, es);
+  /* 2. the shard's aggregate: P contiguous rows of my values */
+  if (st == RAGG_SUCCESS && my > 0)
+    st = device_aggregate(ctx, cfg, t, c->dtype, stage, P, (int64_t)my, out, NULL, stage + stage_bytes,
+                          agg_bytes, "the shard's aggregate");
+  if (st == RAGG_SUCCESS && c->reduce == RAGG_REDUCE_SUM && P > 1 && my > 0)
+    st = t->dev->scale(t, c->dtype, out, my, (double)P);
+  /* 3. all-gather of the aggregated shards */
+  if (st == RAGG_SUCCESS && allreduce) st = t->allgatherv(t, c->recvbuf, scount, sdispl, es);
+  t->dev->release(t, block);
+  free(cnt);
+  return st;
+}
+
+static ragg_status_t run_device_replicated(ragg_context_t *ctx, const ragg_config_t *cfg,
+                                           const ragg_coll_t *c, ragg_transport_t *t) {
+  int P = t->size, r = t->rank;
+  size_t es = ragg_dtype_size(c->dtype);
+  int allreduce = c->kind == RAGG_COLL_ALLREDUCE;
+  size_t total = allreduce ? c->count : c->count * (size_t)P; /* values in each rank's input */
+  size_t stage_bytes = ALIGN64((size_t)P * total * es);
+  size_t full_bytes = allreduce ? 0 : ALIGN64(total * es); /* the whole aggregate (reduce-scatter) */
+  size_t agg_bytes = 0;
+  ragg_status_t st = ragg_workspace_size(ctx, cfg, c->dtype, P, (int64_t)total, &agg_bytes);
+  size_t *cnt = (size_t *)malloc(sizeof(size_t) * 2 * (size_t)P);
+  if (!cnt) FAILC(RAGG_ERR_OUT_OF_MEMORY, "%s: out of memory", t->fn);
+  for (int p = 0; p < P; ++p) {
+    cnt[p] = total;
+    cnt[P + p] = (size_t)p * total;
+  }
+  void *block = NULL;
+  if (st == RAGG_SUCCESS) st = t->dev->alloc(t, stage_bytes + full_bytes + agg_bytes, &block);
+  if (st != RAGG_SUCCESS) {
+    free(cnt);
+    return st;
+  }
+  char *stage = (char *)block, *full = stage + stage_bytes;
+  void *out = allreduce ? c->recvbuf : (void *)full;
+  size_t olen = allreduce ? total : c->count;
+  void *res = allreduce ? c->recvbuf : (void *)(full + (size_t)r * c->count * es);
+  st = t->dev->copy(t, stage + (size_t)r * total * es, c->sendbuf, total * es);
+  if (st == RAGG_SUCCESS) st = t->allgatherv(t, stage, cnt, cnt + P, es);
+  if (st == RAGG_SUCCESS)
+    st = device_aggregate(ctx, cfg, t, c->dtype, stage, P, (int64_t)total, out, c->report,
+                          full + full_bytes, agg_bytes, "replicated algorithm");
+  if (st == RAGG_SUCCESS && c->reduce == RAGG_REDUCE_SUM && P > 1)
+    st = t->dev->scale(t, c->dtype, res, olen, (double)P);
+  if (st == RAGG_SUCCESS && !allreduce) st = t->dev->copy(t, c->recvbuf, res, olen * es);
+  t->dev->release(t, block);
+  free(cnt);
+  return st;
+}
+
 ragg_status_t ragg_dist_run(ragg_context_t *ctx, const ragg_config_t *cfg, const ragg_coll_t *c,
                             ragg_transport_t *t) {
   if (ctx) ctx->err[0] = '\0';
@@ -554,5 +690,8 @@ ragg_status_t ragg_dist_run(ragg_context_t *ctx, const ragg_config_t *cfg, const
   if (c->check) st = agree(ctx, cfg, c, t, st);
   if (st != RAGG_SUCCESS) return st;
   if (c->count == 0) return RAGG_SUCCESS;
+  if (t->dev)
+    return ragg_dist_device_sharded(cfg, c) ? run_device_sharded(ctx, cfg, c, t)
+                                            : run_device_replicated(ctx, cfg, c, t);
   return c->mode == RAGG_MODE_REPLICATED ? run_replicated(ctx, cfg, c, t) : run_sharded(ctx, cfg, c, t);
 }

@@ -27,7 +27,27 @@ typedef struct ragg_pnccl {
   int (*GroupStart)(void);
   int (*GroupEnd)(void);
   int (*CommCount)(const void *comm, int *count);
+  /* The robust collectives' transport (nccl_transport.c). */
+  int (*Send)(const void *buf, size_t count, int type, int peer, void *comm, void *stream);
+  int (*Recv)(void *buf, size_t count, int type, int peer, void *comm, void *stream);
+  int (*AllGather)(const void *send, void *recv, size_t sendcount, int type, void *comm, void *stream);
+  int (*AlltoAll)(const void *send, void *recv, size_t count, int type, void *comm,
+                  void *stream); /* NULL where NCCL lacks it (before 2.28) */
+  int (*CommUserRank)(const void *comm, int *rank);
+  int (*CommCuDevice)(const void *comm, int *device);
+  const char *(*GetErrorString)(int result);
+  const char *(*GetLastError)(void *comm); /* NULL where NCCL lacks it */
 } ragg_pnccl_t;
+
+enum { SHIM_NCCL_UINT8 = 1, SHIM_NCCL_FLOAT64 = 8 };
+
+/* The application's NCCL, resolved once (thread-safe): dlsym(RTLD_DEFAULT,
+ * "pncclGroupStart", ...) finds the NCCL already loaded in the global scope
+ * (a program linked with libnccl); otherwise dlopen("libnccl.so.2") loads it
+ * or returns the one already loaded under that name (PyTorch's, loaded
+ * RTLD_LOCAL). Returns NULL, with the reason in *why, when no NCCL is found
+ * or one it needs lacks an entry point. Never links libnccl (nccl_pnccl.c). */
+const ragg_pnccl_t *ragg_pnccl_get(const char **why);
 
 typedef struct ragg_shim_config {
   int valid;          /* 0: the environment is wrong; intercepted calls fail */

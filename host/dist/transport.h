@@ -7,6 +7,12 @@
  * every rank in the same order with rank-consistent counts. Counts and
  * displacements are in elements of `esize` bytes and 64-bit: an engine with
  * 32-bit counts splits its transfers.
+ *
+ * Buffers live where the engine's data lives: host memory for a host engine
+ * (MPI, CPU-backend context), device memory for a device engine (NCCL,
+ * CUDA-backend context), whose calls are ordered on `stream` and never wait
+ * for the device. A device engine also fills `dev` (memory helpers on the
+ * same stream) and `allgatherv_host` (the agreement check's host buffers).
  */
 #ifndef RAGG_DIST_TRANSPORT_H
 #define RAGG_DIST_TRANSPORT_H
@@ -16,6 +22,18 @@
 #include "internal.h"
 
 typedef struct ragg_transport ragg_transport_t;
+
+/* A device engine's memory helpers, ordered on the transport's stream. */
+typedef struct ragg_dist_device_ops {
+  /* Device memory for this call (released by `release`, stream-ordered). */
+  ragg_status_t (*alloc)(ragg_transport_t *t, size_t bytes, void **p);
+  void (*release)(ragg_transport_t *t, void *p);
+  /* Device-to-device copy of `bytes` bytes. */
+  ragg_status_t (*copy)(ragg_transport_t *t, void *dst, const void *src, size_t bytes);
+  /* buf[k] <- buf[k] * factor for k < len, formed in double and rounded once
+   * (float, then 16 bits) as the CPU backend stores its results. */
+  ragg_status_t (*scale)(ragg_transport_t *t, ragg_dtype_t dt, void *buf, size_t len, double factor);
+} ragg_dist_device_ops_t;
 
 struct ragg_transport {
   int rank, size;
@@ -34,6 +52,12 @@ struct ragg_transport {
   /* buf[0..n) <- the sum over ranks, the same bits on every rank (the Gram
    * partial sums: every rank must solve the same problem). */
   ragg_status_t (*allreduce_sum_f64)(ragg_transport_t *t, double *buf, size_t n);
+  /* Device engines only (NULL for host engines). */
+  const ragg_dist_device_ops_t *dev;
+  void *stream; /* cudaStream_t of this call */
+  /* allgatherv on host memory (the RAGG_CHECK signature); may wait for the stream */
+  ragg_status_t (*allgatherv_host)(ragg_transport_t *t, void *buf, const size_t *count,
+                                   const size_t *displ, size_t esize);
 };
 
 /* One collective call of the public API. */
@@ -55,6 +79,10 @@ typedef struct ragg_coll {
  * every rank for rank-consistent arguments (and, with check, for any). */
 ragg_status_t ragg_dist_run(ragg_context_t *ctx, const ragg_config_t *cfg, const ragg_coll_t *c,
                             ragg_transport_t *t);
+
+/* Device engines: whether the call runs the sharded local path (1) or the
+ * replicated algorithm (0); see dist.c. Depends only on rank-consistent inputs. */
+int ragg_dist_device_sharded(const ragg_config_t *cfg, const ragg_coll_t *c);
 
 /* Whether RAGG_CHECK=1 is set in the environment. */
 int ragg_dist_check_env(void);
