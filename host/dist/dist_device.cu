@@ -3,7 +3,9 @@
 #include <stdint.h>
 #include <string.h>
 
+extern "C" {
 #include "dist_device.h"
+}
 
 namespace {
 
