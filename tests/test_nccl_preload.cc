@@ -41,16 +41,19 @@ TEST(NcclPreload, TheProcessCallsTheDropInsEntryPoints) {
 TEST(NcclPreload, InterceptsForwardsAndQueuesOnARealCommunicator) {
   RAGG_REQUIRE_PRELOAD();
   RAGG_REQUIRE_DEVICE();
+  testing::internal::CaptureStderr();  // from the start: the drop-in prints its configuration once
   ncclComm_t comm;
   int dev = 0;
-  ASSERT_EQ(ncclCommInitAll(&comm, 1, &dev), ncclSuccess);
+  if (ncclCommInitAll(&comm, 1, &dev) != ncclSuccess) {
+    std::string early = testing::internal::GetCapturedStderr();
+    FAIL() << "ncclCommInitAll failed: " << early;
+  }
   cudaStream_t s;
   cudaStreamCreate(&s);
   const size_t n = 1 << 16;  // 256 KiB of float32: above RAGG_MIN_BYTES
   std::vector<uint8_t> row = make_row(RAGG_F32, n, 0, 1);
   void *send = to_device(row.data(), row.size()), *recv = to_device(nullptr, row.size());
 
-  testing::internal::CaptureStderr();
   EXPECT_EQ(ncclAllReduce(send, recv, n, ncclFloat32, ncclSum, comm, s), ncclSuccess);
   cudaStreamSynchronize(s);
   EXPECT_TRUE(to_host(recv, row.size()) == row);  // median of one input, times P = 1

@@ -239,6 +239,7 @@ static ragg_status_t ws_get(ragg_context_t *ctx, const char *fn, size_t bytes, d
 }
 
 #define ALIGN64(x) (((size_t)(x) + 63) & ~(size_t)63)
+#define ALIGN256(x) (((size_t)(x) + 255) & ~(size_t)255) /* device blocks: the CUDA layout's alignment */
 
 /* ---- the sharded mode's local step ----------------------------------------- */
 
@@ -618,7 +619,7 @@ static ragg_status_t run_device_sharded(ragg_context_t *ctx, const ragg_config_t
     rcount[p] = my;
     rdispl[p] = (size_t)p * my;
   }
-  size_t stage_bytes = ALIGN64((size_t)P * my * es), agg_bytes = 0;
+  size_t stage_bytes = ALIGN256((size_t)P * my * es), agg_bytes = 0;
   ragg_status_t st = RAGG_SUCCESS;
   if (my > 0) st = ragg_workspace_size(ctx, cfg, c->dtype, P, (int64_t)my, &agg_bytes);
   void *block = NULL;
@@ -650,8 +651,8 @@ static ragg_status_t run_device_replicated(ragg_context_t *ctx, const ragg_confi
   size_t es = ragg_dtype_size(c->dtype);
   int allreduce = c->kind == RAGG_COLL_ALLREDUCE;
   size_t total = allreduce ? c->count : c->count * (size_t)P; /* values in each rank's input */
-  size_t stage_bytes = ALIGN64((size_t)P * total * es);
-  size_t full_bytes = allreduce ? 0 : ALIGN64(total * es); /* the whole aggregate (reduce-scatter) */
+  size_t stage_bytes = ALIGN256((size_t)P * total * es);
+  size_t full_bytes = allreduce ? 0 : ALIGN256(total * es); /* the whole aggregate (reduce-scatter) */
   size_t agg_bytes = 0;
   ragg_status_t st = ragg_workspace_size(ctx, cfg, c->dtype, P, (int64_t)total, &agg_bytes);
   size_t *cnt = (size_t *)malloc(sizeof(size_t) * 2 * (size_t)P);
