@@ -12,6 +12,13 @@ median stops after 3 iterations from zero, its CAF and SMEA take one power
 step from a random vector, torch.median returns the lower middle value) the
 table says so instead of comparing. Peers that are not installed are listed
 as skipped.
+
+Pre-aggregation rows (krum+nnm, median+arc, ...) put NNM, ARC or bucketing
+(bucket size 2) in front of Krum and of the median; their robustagg row also
+gives the cost over the same rule without the pre-step, and ByzFL runs the same
+chain through its RobustAggregator. ByzFL's ARC clips the array it is given in
+place, so each of its ARC calls gets a fresh copy (included in its time); its
+bucketing draws its own random permutation, so only the times compare.
 """
 
 import argparse
@@ -163,7 +170,49 @@ def cases(f, brute_f):
         ("brute", brute_f, {}, "", np_brute, None, ("MDA", {"f": brute_f}, "agree")),
         ("smea", brute_f, {}, "", None, None,
          ("SMEA", {"f": brute_f}, "ByzFL: one power step from a random vector")),
-    ]
+    ] + pre_cases(f)
+
+
+# Pre-steps: the robustagg options, the label suffix, ByzFL's pre-aggregator chain.
+PRE_STEPS = (
+    ({"mix": "nnm"}, "+nnm", lambda f: [("NNM", {"f": f})]),
+    ({"adaptive_clip": True}, "+arc", lambda f: [("ARC", {"f": f})]),
+    ({"adaptive_clip": True, "mix": "nnm"}, "+arc+nnm",
+     lambda f: [("ARC", {"f": f}), ("NNM", {"f": f})]),
+    ({"mix": "bucketing", "bucket_size": 2, "seed": 1}, "+bucketing",
+     lambda f: [("Bucketing", {"s": 2})]),
+)
+
+
+def pre_cases(f):
+    out = []
+    for rule, peer_rule, peer_kwargs, rule_note in (
+            ("krum", "Krum", {"f": f}, "ByzFL's Krum scores by the mean of n-f-1 neighbours"),
+            ("median", "Median", {}, "agree")):
+        for opts, suffix, chain in PRE_STEPS:
+            note = rule_note
+            if "bucket_size" in opts:
+                note = "ByzFL draws its own random buckets"
+            out.append((rule, f, opts, suffix, None, None,
+                        (("chain", peer_rule, peer_kwargs, chain(f)), {}, note)))
+    return out
+
+
+def byzfl_callable(byzfl, cls, kwargs):
+    """A ByzFL aggregator (a class name) or a pre-aggregation chain, as fn(inputs)."""
+    if isinstance(cls, tuple):
+        from byzfl.fed_framework.robust_aggregator import RobustAggregator
+
+        _, rule, rule_kwargs, chain = cls
+        agg = RobustAggregator({"name": rule, "parameters": rule_kwargs},
+                               [{"name": p, "parameters": kw} for p, kw in chain])
+        if any(p == "ARC" for p, _ in chain):  # ARC clips its input in place
+            return lambda inp: agg.aggregate_vectors(inp.copy() if hasattr(inp, "copy")
+                                                     else inp.clone())
+        return agg.aggregate_vectors
+    if cls == "CenteredClipping":  # it keeps its centre between calls
+        return lambda inp: getattr(byzfl, cls)(**kwargs)(inp)
+    return getattr(byzfl, cls)(**kwargs)
 
 
 # ------------------------------------------------------------------ timing
@@ -270,15 +319,24 @@ def main(argv=None):
     print(header)
     print("-" * (len(header) + 30))
     rows = []
+    plain_times = {}
     for rule, f, opts, suffix, np_peer, torch_peer, byz in cases(args.f, args.brute_f):
-        if wanted and rule not in wanted:
-            continue
         label = rule + suffix
+        if wanted and rule not in wanted and label not in wanted:
+            continue
         if args.n < robustagg.min_inputs(rule, f):
             print(f"{label:<19}(needs n >= {robustagg.min_inputs(rule, f)})")
             continue
+        if "bucket_size" in opts and -(-args.n // opts["bucket_size"]) < \
+                robustagg.min_inputs(rule, f):
+            print(f"{label:<19}(needs n/{opts['bucket_size']} >= "
+                  f"{robustagg.min_inputs(rule, f)} buckets)")
+            continue
         t_ra, ref = time_call(lambda: robustagg.aggregate(x, rule=rule, f=f, **opts),
                               args.repeat, args.budget)
+        is_pre = any(k in opts for k in ("mix", "adaptive_clip"))
+        if not opts:
+            plain_times[(rule, f)] = t_ra
 
         def emit(impl, t, agree):
             speed = "" if t is None else f"{t / t_ra:.1f}x"
@@ -286,7 +344,13 @@ def main(argv=None):
             print(f"{label:<19}{impl:<22}{ms:>11}{speed:>13}  {agree}", flush=True)
             rows.append((label, impl, t, speed, agree))
 
-        emit("robustagg", t_ra, "")
+        cost = ""
+        if is_pre:
+            if (rule, f) not in plain_times:
+                plain_times[(rule, f)] = time_call(
+                    lambda: robustagg.aggregate(x, rule=rule, f=f), args.repeat, args.budget)[0]
+            cost = f"pre-step cost: {t_ra / plain_times[(rule, f)]:.2f}x {rule} alone"
+        emit("robustagg", t_ra, cost)
         if have_torch and rule in ("median", "krum", "geomed") and not opts:
             t, out = time_call(lambda: robustagg.aggregate(xt, rule=rule, f=f, **opts),
                                args.repeat, args.budget)
@@ -313,13 +377,11 @@ def main(argv=None):
             for kind, inp in (("numpy", x), ("torch", xt)):
                 if inp is None:
                     continue
-                agg = getattr(byzfl, cls)(**kwargs)
-                if cls == "CenteredClipping":  # it keeps its centre between calls
-                    def fn(inp=inp):
-                        return getattr(byzfl, cls)(**kwargs)(inp)
-                else:
-                    def fn(agg=agg, inp=inp):
-                        return agg(inp)
+                agg = byzfl_callable(byzfl, cls, kwargs)
+
+                def fn(agg=agg, inp=inp):
+                    return agg(inp)
+
                 t, out = time_call(fn, args.repeat, args.budget)
                 emit(f"byzfl ({kind})", t, compare(out, ref)[0] if note == "agree"
                      else f"n/a: {note}")

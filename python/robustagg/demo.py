@@ -19,6 +19,23 @@ Attacks (the f Byzantine workers know the honest vectors of the step):
   nan         NaN vectors (every other one +Inf)
   mimic       copy honest worker 0 (skews a non-IID split towards one worker)
   label_flip  honest training, but on labels y -> 9 - y
+  alie_opt    ALIE with the z that hurts this rule most: each step, the aggregate of
+              every z in ALIE_OPT_SCALES is computed (same rule, same pre-step) and
+              the z whose aggregate lies farthest from the honest mean is sent
+  ipm_opt     IPM the same way, over eps in IPM_OPT_SCALES
+"all" is the first eight; name alie_opt and ipm_opt explicitly, or use all+opt.
+
+Pre-aggregation (--pre, applied in front of every rule but mean; DESIGN.md §2):
+  none        the rule alone
+  arc         adaptive robust clipping: the floor(2f(n-f)/n) largest inputs are scaled
+              down to the largest norm among the others
+  nnm         nearest neighbour mixing: each input becomes the mean of its n-f
+              nearest neighbours
+  arc+nnm     ARC, then NNM
+  bucketing   a fresh random permutation each step, then the means of groups of
+              --bucket-size inputs: the rule sees ceil(n/s) inputs with the same f
+A comma-separated list gives one table row per rule and pre-step, e.g.
+--pre none,nnm prints krum and krum+nnm.
 """
 
 import argparse
@@ -32,6 +49,13 @@ import time
 import numpy as np
 
 ATTACKS = ("none", "sign_flip", "alie", "ipm", "gaussian", "nan", "mimic", "label_flip")
+OPT_ATTACKS = ("alie_opt", "ipm_opt")
+PRE_STEPS = ("none", "arc", "nnm", "arc+nnm", "bucketing")
+# The scales the optimal attacks try each step (ALIE's z, IPM's eps): a log-spaced
+# grid wide enough to contain both the scale that slips through a rule's filter
+# and the one past which the rule drops the Byzantine vectors.
+ALIE_OPT_SCALES = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+IPM_OPT_SCALES = (0.1, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 HIDDEN = 64
 CLASSES = 10
 FEATURES = 64
@@ -213,9 +237,57 @@ def byzantine_vectors(ops, attack, honest, f, n, rng, flip_scale=10.0):
     return v[None, :].repeat(f, 0) if ops.name == "cpu" else v[None, :].expand(f, d).clone()
 
 
+def _cat(ops, parts):
+    return np.concatenate(parts) if ops.name == "cpu" else ops.t.cat(parts)
+
+
+def _repeat(ops, v, f):
+    return v[None, :].repeat(f, 0) if ops.name == "cpu" else v[None, :].expand(f, -1).clone()
+
+
+def optimal_byzantine_vectors(ops, attack, honest, f, aggregate):
+    """(f, d) vectors of ALIE or IPM at the scale, from a fixed grid, whose aggregate
+    (by `aggregate`, the server's own rule and options) lies farthest from the
+    honest mean; returns them and the scale."""
+    mean = honest.mean(0)
+    if attack == "alie_opt":
+        direction, scales = -honest.std(0), ALIE_OPT_SCALES
+    elif attack == "ipm_opt":
+        direction, scales = -mean, IPM_OPT_SCALES
+    else:
+        raise ValueError(attack)
+    best, best_dist, best_scale = None, -1.0, None
+    for s in scales:
+        byz = _repeat(ops, (mean + s * direction) if attack == "alie_opt" else s * direction, f)
+        agg = aggregate(_cat(ops, [honest, byz]))
+        dist = float(((agg - mean) ** 2).sum())
+        if not math.isfinite(dist):
+            dist = math.inf  # a non-finite aggregate is the worst outcome there is
+        if dist > best_dist:
+            best, best_dist, best_scale = byz, dist, s
+    return best, best_scale
+
+
+def pre_options(pre, args, step):
+    """The aggregate options of a --pre value; bucketing draws a new permutation each step."""
+    opts = {}
+    if pre in ("arc", "arc+nnm"):
+        opts["adaptive_clip"] = True
+    if pre in ("nnm", "arc+nnm"):
+        opts["mix"] = "nnm"
+    elif pre == "bucketing":
+        opts.update(mix="bucketing", bucket_size=args.bucket_size,
+                    seed=args.seed * 1000003 + step)
+    return opts
+
+
+def row_label(rule, pre):
+    return rule if pre == "none" else f"{rule}+{pre}"
+
+
 # ------------------------------------------------------------------ training
 
-def train_one(ops, data, rule, attack, args, shards, pbar=None):
+def train_one(ops, data, rule, attack, args, shards, pbar=None, pre="none"):
     import robustagg
 
     x_tr, y_tr, x_te, y_te, y_tr_np = data
@@ -225,7 +297,7 @@ def train_one(ops, data, rule, attack, args, shards, pbar=None):
     momenta = None
     options = {}
     prev = None
-    for _ in range(args.steps):
+    for step in range(args.steps):
         idx = np.stack([shards[w][rng.integers(len(shards[w]), size=args.batch)]
                         for w in range(n)])
         xb = x_tr[ops.asarray(idx, np.int64) if ops.name != "cpu" else idx]
@@ -240,17 +312,24 @@ def train_one(ops, data, rule, attack, args, shards, pbar=None):
             g = worker_gradients(ops, theta, xb, yb)
             momenta = (1 - args.momentum) * g if momenta is None else \
                 args.momentum * momenta + (1 - args.momentum) * g
-            if attack in ("none", "label_flip"):
-                sent = momenta
-            else:
-                byz = byzantine_vectors(ops, attack, momenta[: n - f], f, n, rng, args.flip_scale)
-                sent = (np.concatenate([momenta[: n - f], byz]) if ops.name == "cpu"
-                        else ops.t.cat([momenta[: n - f], byz]))
             if rule == "centered_clip":
                 # Clipping around the previous aggregate (Karimireddy et al. 2021, Alg. 2).
                 options = {"tau": args.cc_tau, "iters": 3}
                 if prev is not None:
                     options["cc_center"] = prev
+            if pre != "none":
+                options = {**options, **pre_options(pre, args, step)}
+            if attack in ("none", "label_flip"):
+                sent = momenta
+            elif attack in OPT_ATTACKS:
+                byz, _ = optimal_byzantine_vectors(
+                    ops, attack, momenta[: n - f], f,
+                    lambda v: robustagg.aggregate(v, rule=rule, f=f, **options))
+                sent = _cat(ops, [momenta[: n - f], byz])
+            else:
+                byz = byzantine_vectors(ops, attack, momenta[: n - f], f, n, rng, args.flip_scale)
+                sent = (np.concatenate([momenta[: n - f], byz]) if ops.name == "cpu"
+                        else ops.t.cat([momenta[: n - f], byz]))
             agg = robustagg.aggregate(sent, rule=rule, f=f, **options)
             prev = agg
             theta = theta - args.lr * agg
@@ -259,9 +338,14 @@ def train_one(ops, data, rule, attack, args, shards, pbar=None):
     return accuracy(ops, theta, x_te, y_te)
 
 
-def rule_feasible(rule, n, f, brute_limit):
+def rule_feasible(rule, n, f, brute_limit, pre="none", bucket_size=2):
     import robustagg
 
+    if pre == "bucketing":  # the rule sees the ceil(n/s) bucket means, with the same f
+        m = -(-n // bucket_size)
+        if m < robustagg.min_inputs(rule, f):
+            return f"{m} buckets, needs >= {robustagg.min_inputs(rule, f)}"
+        n = m
     if n < robustagg.min_inputs(rule, f):
         return f"needs n >= {robustagg.min_inputs(rule, f)}"
     if rule in ("brute", "smea") and math.comb(n, f) > brute_limit:
@@ -308,21 +392,38 @@ def run(args):
         limit_openmp_threads(args.threads)
     ops = make_ops(args.device)
     rules = list(robustagg.rules) if args.rules in (None, "all") else args.rules.split(",")
-    attacks = list(ATTACKS) if args.attacks in (None, "all") else args.attacks.split(",")
+    attacks = []
+    for a in ["all"] if args.attacks is None else args.attacks.split(","):
+        attacks += list(ATTACKS) if a == "all" else \
+            list(ATTACKS + OPT_ATTACKS) if a == "all+opt" else [a]
+    pres = args.pre.split(",")
     for r in rules:
         if r not in robustagg.rules:
             raise SystemExit(f"unknown rule {r!r}: {', '.join(robustagg.rules)}")
     for a in attacks:
-        if a not in ATTACKS:
-            raise SystemExit(f"unknown attack {a!r}: {', '.join(ATTACKS)}")
+        if a not in ATTACKS + OPT_ATTACKS:
+            raise SystemExit(f"unknown attack {a!r}: {', '.join(ATTACKS + OPT_ATTACKS)}")
+    for p in pres:
+        if p not in PRE_STEPS:
+            raise SystemExit(f"unknown pre-step {p!r}: {', '.join(PRE_STEPS)}")
     if not 0 <= args.byzantine < args.workers:
         raise SystemExit("--byzantine must be in [0, --workers)")
+    if args.bucket_size < 1:
+        raise SystemExit("--bucket-size must be >= 1")
+    # One row per (rule, pre-step); the mean is the unprotected baseline: one row, alone.
+    rows = []
+    for r in rules:
+        for p in (["none"] if r == "mean" else pres):
+            if (r, p) not in rows:
+                rows.append((r, p))
     x_tr, y_tr, x_te, y_te = load_digits_split(args.seed)
     shards = split_workers(y_tr, args.workers, args.alpha, np.random.default_rng(args.seed + 1))
     data = (ops.asarray(x_tr), ops.asarray(y_tr, np.int64), ops.asarray(x_te),
             ops.asarray(y_te, np.int64), y_tr)
-    skipped = {r: rule_feasible(r, args.workers, args.byzantine, args.brute_limit) for r in rules}
-    runnable = [r for r in rules if skipped[r] is None]
+    labels = [row_label(r, p) for r, p in rows]
+    skipped = {row_label(r, p): rule_feasible(r, args.workers, args.byzantine, args.brute_limit,
+                                              p, args.bucket_size) for r, p in rows}
+    runnable = [lb for lb in labels if skipped[lb] is None]
     total = len(runnable) * len(attacks) * args.steps
     pbar = None
     if not args.quiet:
@@ -335,31 +436,33 @@ def run(args):
             pass
     results = {}
     t0 = time.perf_counter()
-    for rule in rules:
+    for (rule, pre), label in zip(rows, labels):
         for attack in attacks:
-            if skipped[rule] is not None:
-                results[(rule, attack)] = None
+            if skipped[label] is not None:
+                results[(label, attack)] = None
                 continue
             if pbar is not None:
-                pbar.set_postfix_str(f"{rule} / {attack}", refresh=False)
-            results[(rule, attack)] = train_one(ops, data, rule, attack, args, shards, pbar)
+                pbar.set_postfix_str(f"{label} / {attack}", refresh=False)
+            results[(label, attack)] = train_one(ops, data, rule, attack, args, shards, pbar,
+                                                 pre=pre)
     if pbar is not None:
         pbar.close()
-    return {"rules": rules, "attacks": attacks, "acc": results, "skipped": skipped,
-            "seconds": time.perf_counter() - t0, "device": ops.name}
+    return {"rules": labels, "rows": rows, "attacks": attacks, "acc": results,
+            "skipped": skipped, "seconds": time.perf_counter() - t0, "device": ops.name}
 
 
 def format_table(res):
     attacks = res["attacks"]
     w = max(10, max(len(a) for a in attacks) + 1)
-    lines = ["rule".ljust(14) + "".join(a.rjust(w) for a in attacks)]
+    lw = max(14, max(len(r) for r in res["rules"]) + 1)
+    lines = ["rule".ljust(lw) + "".join(a.rjust(w) for a in attacks)]
     for r in res["rules"]:
         cells = []
         for a in attacks:
             v = res["acc"][(r, a)]
             cells.append(("-" if v is None else f"{100 * v:.1f}").rjust(w))
         note = f"  ({res['skipped'][r]})" if res["skipped"][r] else ""
-        lines.append(r.ljust(14) + "".join(cells) + note)
+        lines.append(r.ljust(lw) + "".join(cells) + note)
     return "\n".join(lines)
 
 
@@ -369,13 +472,14 @@ def write_outputs(res, out_dir, args):
     with open(csv_path, "w", newline="") as fh:
         wr = csv.writer(fh)
         wr.writerow(["rule", "attack", "test_accuracy", "workers", "byzantine", "steps",
-                     "alpha", "seed"])
-        for r in res["rules"]:
+                     "alpha", "seed", "pre"])
+        rows = res.get("rows") or [(r, "none") for r in res["rules"]]
+        for label, (rule, pre) in zip(res["rules"], rows):
             for a in res["attacks"]:
-                v = res["acc"][(r, a)]
-                wr.writerow([r, a, "" if v is None else f"{v:.4f}", args.workers,
+                v = res["acc"][(label, a)]
+                wr.writerow([rule, a, "" if v is None else f"{v:.4f}", args.workers,
                              args.byzantine, args.steps,
-                             "" if args.alpha is None else args.alpha, args.seed])
+                             "" if args.alpha is None else args.alpha, args.seed, pre])
     png_path = os.path.join(out_dir, "accuracy.png")
     try:
         import matplotlib
@@ -411,8 +515,13 @@ def parse_args(argv=None):
     p.add_argument("--workers", type=int, default=11, help="n, simulated workers (11: enough for Bulyan at f = 2)")
     p.add_argument("--byzantine", type=int, default=2, help="f, Byzantine workers (2)")
     p.add_argument("--rules", default="all", help="comma-separated rule names, or all")
-    p.add_argument("--attacks", default="all", help="comma-separated attacks, or all: "
-                   + ", ".join(ATTACKS))
+    p.add_argument("--attacks", default="all", help="comma-separated attacks: "
+                   + ", ".join(ATTACKS + OPT_ATTACKS) + "; all (the first eight), all+opt")
+    p.add_argument("--pre", default="none",
+                   help="comma-separated pre-steps in front of every rule but mean, one table "
+                        "row each: " + ", ".join(PRE_STEPS) + " (none)")
+    p.add_argument("--bucket-size", type=int, default=2,
+                   help="inputs per bucket for --pre bucketing (2)")
     p.add_argument("--steps", type=int, default=200, help="training steps per run (200)")
     p.add_argument("--batch", type=int, default=32, help="batch size per worker (32)")
     p.add_argument("--lr", type=float, default=0.5, help="learning rate (0.5)")
@@ -438,8 +547,9 @@ def main(argv=None):
     args = parse_args(argv)
     res = run(args)
     split = "IID" if args.alpha is None else f"Dirichlet(alpha={args.alpha})"
+    pres = "" if args.pre == "none" else f", pre-steps {args.pre}"
     print(f"\nfinal test accuracy (%), n={args.workers} workers, f={args.byzantine} Byzantine, "
-          f"{args.steps} steps, {split}, device {res['device']}, {res['seconds']:.0f} s\n")
+          f"{args.steps} steps, {split}{pres}, device {res['device']}, {res['seconds']:.0f} s\n")
     print(format_table(res))
     csv_path, png_path = write_outputs(res, args.out, args)
     print(f"\nwrote {csv_path}" + (f" and {png_path}" if png_path else
