@@ -4,7 +4,10 @@
 // This checks what NCCL would run (both paths, every rule, uneven counts,
 // in place, fp16/bf16, sum, reduce-scatter, reports, RAGG_CHECK) where NCCL
 // itself cannot put several ranks on one device. Skips without a device.
+#include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -28,8 +31,10 @@ class Barrier {
       count_ = 0;
       ++gen_;
       cv_.notify_all();
-    } else {
-      cv_.wait(lk, [&] { return gen != gen_; });
+    } else if (!cv_.wait_for(lk, std::chrono::seconds(120), [&] { return gen != gen_; })) {
+      // a rank left the collective early: fail loudly instead of hanging
+      fprintf(stderr, "test_nccl_algorithm: a rank waited 120 s at a collective; aborting\n");
+      std::_Exit(3);
     }
   }
 
@@ -267,9 +272,11 @@ std::vector<uint8_t> reference(int P, const ragg_config_t &cfg, ragg_dtype_t dt,
   return h;
 }
 
+// The largest f the rule accepts with P inputs, and below P/2 (mean and
+// centered clipping accept any f).
 int64_t largest_f(ragg_rule_t rule, int P) {
   int64_t f = 0;
-  while (ragg_rule_min_inputs(rule, f + 1) <= P) ++f;
+  while (2 * (f + 1) < P && ragg_rule_min_inputs(rule, f + 1) <= P) ++f;
   return f;
 }
 
