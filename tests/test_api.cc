@@ -133,7 +133,7 @@ TEST_F(BadArguments, Sizes) {
   run({"f < 0", [](Call &c) { c.cfg.f = -1; }, RAGG_ERR_INVALID_ARGUMENT, {"f"}});
   run({"report capacity < n", [](Call &c) { c.report->capacity = c.n - 1; },
        RAGG_ERR_INVALID_ARGUMENT, {"capacity"}});
-  run({"unknown dtype", [](Call &c) { c.dtype = (ragg_dtype_t)7; }, RAGG_ERR_INVALID_ARGUMENT,
+  run({"unknown dtype", [](Call &c) { c.dtype = (ragg_dtype_t)3; }, RAGG_ERR_INVALID_ARGUMENT,
        {"dtype"}});
   run({"unknown rule", [](Call &c) { c.cfg.rule = (ragg_rule_t)99; }, RAGG_ERR_INVALID_ARGUMENT,
        {"rule"}});

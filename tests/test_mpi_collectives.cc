@@ -359,7 +359,7 @@ TEST(MpiAllreduce, InvalidArgumentsRefused) {
                                RAGG_MODE_SHARDED, MPI_COMM_WORLD), RAGG_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(ragg_allreduce_mpi(nullptr, &cfg, x.data(), y.data(), 8, RAGG_F32, RAGG_REDUCE_MEAN,
                                RAGG_MODE_SHARDED, MPI_COMM_WORLD), RAGG_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(ragg_allreduce_mpi(ctx.c, &cfg, x.data(), y.data(), 8, (ragg_dtype_t)7, RAGG_REDUCE_MEAN,
+  EXPECT_EQ(ragg_allreduce_mpi(ctx.c, &cfg, x.data(), y.data(), 8, (ragg_dtype_t)3, RAGG_REDUCE_MEAN,
                                RAGG_MODE_SHARDED, MPI_COMM_WORLD), RAGG_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(ragg_allreduce_mpi(ctx.c, &cfg, x.data(), y.data(), 8, RAGG_F32, (ragg_reduce_t)5,
                                RAGG_MODE_SHARDED, MPI_COMM_WORLD), RAGG_ERR_INVALID_ARGUMENT);

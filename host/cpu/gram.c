@@ -45,15 +45,16 @@ RAGG_CLONES static void load_block(ragg_dtype_t t, const void *const *rows, int6
  * of it), reduced in a fixed order. */
 typedef double v8d __attribute__((vector_size(LANES * sizeof(double))));
 
-static inline v8d load8(const double *p) {
-  v8d v;
-  memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-static inline double reduce_lanes(v8d a) {
-  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-}
+/* Macros, not functions: a vector passed between functions built for
+ * different ISAs (the clones below) would not agree on its calling convention. */
+#define load8(p)                   \
+  __extension__({                  \
+    v8d v_;                        \
+    memcpy(&v_, (p), sizeof(v_));  \
+    v_;                            \
+  })
+#define reduce_lanes(a) \
+  ((((a)[0] + (a)[1]) + ((a)[2] + (a)[3])) + (((a)[4] + (a)[5]) + ((a)[6] + (a)[7])))
 
 /* Adds the block's contribution to G's row i for columns j0..j0+3 (all < L):
  * row i is read once for four pairs. Direct mode sums (a - b)^2 off the
