@@ -45,7 +45,10 @@ inline std::vector<uint8_t> make_row(ragg_dtype_t dt, size_t count, int p, uint6
 inline void *to_device(const void *h, size_t bytes) {
   void *d = nullptr;
   if (cudaMalloc(&d, bytes ? bytes : 1) != cudaSuccess) return nullptr;
-  if (bytes) cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice);
+  /* No host data: a poisoned buffer (a copy from NULL would leave a CUDA
+   * error pending that the next launch check reports). */
+  if (bytes && h) cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice);
+  if (bytes && !h) cudaMemset(d, 0xFF, bytes);
   return d;
 }
 inline std::vector<uint8_t> to_host(const void *d, size_t bytes) {
