@@ -11,7 +11,8 @@
 #include "coordinate_simd.h"
 #include "cpu.h"
 
-static void sort_keys(int32_t *a, int64_t n) {
+/* Sorts n keys ascending; tmp: n values of scratch. */
+static void sort_keys(int32_t *a, int64_t n, uint32_t *tmp) {
   if (n <= 48) {
     for (int64_t i = 1; i < n; ++i) {
       int32_t v = a[i];
@@ -25,22 +26,7 @@ static void sort_keys(int32_t *a, int64_t n) {
     return;
   }
   /* LSD radix sort on the biased keys: linear in n, stable, no recursion. */
-  uint32_t tmpbuf[1024];
-  uint32_t *tmp = n <= 1024 ? tmpbuf : (uint32_t *)malloc(sizeof(uint32_t) * (size_t)n);
   uint32_t *src = (uint32_t *)a;
-  if (!tmp) { /* fall back to insertion order (O(n^2)), never fails */
-    sort_keys(a, 48);
-    for (int64_t i = 48; i < n; ++i) {
-      int32_t v = a[i];
-      int64_t j = i - 1;
-      while (j >= 0 && a[j] > v) {
-        a[j + 1] = a[j];
-        --j;
-      }
-      a[j + 1] = v;
-    }
-    return;
-  }
   for (int64_t i = 0; i < n; ++i) src[i] ^= 0x80000000u;
   uint32_t *x = src, *y = tmp;
   for (int shift = 0; shift < 32; shift += 8) {
@@ -54,7 +40,6 @@ static void sort_keys(int32_t *a, int64_t n) {
   }
   /* four passes: the result is back in src */
   for (int64_t i = 0; i < n; ++i) src[i] ^= 0x80000000u;
-  if (tmp != tmpbuf) free(tmp);
 }
 
 double ragg_coord_reduce(const ragg_coord_op_t *op, const float *v, int64_t n) {
@@ -76,7 +61,7 @@ static void coordinate_generic(ragg_dtype_t in_t, const void *const *rows, int64
   int64_t nblocks = (d + CBLOCK - 1) / CBLOCK;
 #pragma omp parallel if (n * d > RAGG_PARALLEL_MIN)
   {
-    int32_t *keys = (int32_t *)malloc(sizeof(int32_t) * (size_t)n * 2);
+    int32_t *keys = (int32_t *)malloc(sizeof(int32_t) * (size_t)n * 3); /* sorted, original, scratch */
     float *vals = (float *)malloc(sizeof(float) * (size_t)n);
     int64_t *mycounts = counts ? (int64_t *)calloc((size_t)n, sizeof(int64_t)) : NULL;
     int ok = keys && vals && (!counts || mycounts);
@@ -91,7 +76,7 @@ static void coordinate_generic(ragg_dtype_t in_t, const void *const *rows, int64
       for (int64_t k = b * CBLOCK; k < k1; ++k) {
         for (int64_t i = 0; i < n; ++i)
           keys[i] = keys[n + i] = ragg_float_key(ragg_load(in_t, rows[i], k));
-        sort_keys(keys, n);
+        sort_keys(keys, n, (uint32_t *)keys + 2 * n);
         for (int64_t i = 0; i < n; ++i) vals[i] = ragg_key_float(keys[i]);
         ragg_store(out_t, out, k, ragg_coord_reduce(op, vals, n));
         if (mycounts) {
