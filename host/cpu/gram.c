@@ -56,36 +56,39 @@ typedef double v8d __attribute__((vector_size(LANES * sizeof(double))));
 #define reduce_lanes(a) \
   ((((a)[0] + (a)[1]) + ((a)[2] + (a)[3])) + (((a)[4] + (a)[5]) + ((a)[6] + (a)[7])))
 
-/* Adds the block's contribution to G's row i for columns j0..j0+3 (all < L):
- * row i is read once for four pairs. Direct mode sums (a - b)^2 off the
- * diagonal, a * b on it. */
-RAGG_CLONES static void block_row4(const double *buf, int64_t i, int64_t j0, int direct,
-                                   double *Gi) {
-  v8d c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
-  const double *a = buf + i * BLOCK;
+/* Adds the block's contribution to G's rows i and i+1 for columns
+ * j0..j0+3 (all < L, j0 > i+1): six rows read for eight pairs, each pair
+ * keeping its own lanes, so the sums are those of a pair-by-pair loop.
+ * Direct mode sums (a - b)^2, Gram mode a * b. */
+#define PAIR_STEP(acc, x, y)     \
+  do {                           \
+    if (direct) {                \
+      v8d t_ = (x) - (y);        \
+      (acc) += t_ * t_;          \
+    } else {                     \
+      (acc) += (x) * (y);        \
+    }                            \
+  } while (0)
+
+RAGG_CLONES static void block_tile2x4(const double *buf, int64_t i, int64_t j0, int direct,
+                                      double *G, int64_t L) {
+  v8d c[2][4] = {{{0}}};
+  const double *a0 = buf + i * BLOCK, *a1 = a0 + BLOCK;
   const double *b0 = buf + j0 * BLOCK, *b1 = b0 + BLOCK, *b2 = b1 + BLOCK, *b3 = b2 + BLOCK;
-  if (direct) {
-    for (int64_t k = 0; k < BLOCK; k += LANES) {
-      v8d x = load8(a + k), t0 = x - load8(b0 + k), t1 = x - load8(b1 + k), t2 = x - load8(b2 + k),
-          t3 = x - load8(b3 + k);
-      c0 += t0 * t0;
-      c1 += t1 * t1;
-      c2 += t2 * t2;
-      c3 += t3 * t3;
-    }
-  } else {
-    for (int64_t k = 0; k < BLOCK; k += LANES) {
-      v8d x = load8(a + k);
-      c0 += x * load8(b0 + k);
-      c1 += x * load8(b1 + k);
-      c2 += x * load8(b2 + k);
-      c3 += x * load8(b3 + k);
-    }
+  for (int64_t k = 0; k < BLOCK; k += LANES) {
+    v8d x0 = load8(a0 + k), x1 = load8(a1 + k);
+    v8d y0 = load8(b0 + k), y1 = load8(b1 + k), y2 = load8(b2 + k), y3 = load8(b3 + k);
+    PAIR_STEP(c[0][0], x0, y0);
+    PAIR_STEP(c[0][1], x0, y1);
+    PAIR_STEP(c[0][2], x0, y2);
+    PAIR_STEP(c[0][3], x0, y3);
+    PAIR_STEP(c[1][0], x1, y0);
+    PAIR_STEP(c[1][1], x1, y1);
+    PAIR_STEP(c[1][2], x1, y2);
+    PAIR_STEP(c[1][3], x1, y3);
   }
-  Gi[j0] += reduce_lanes(c0);
-  Gi[j0 + 1] += reduce_lanes(c1);
-  Gi[j0 + 2] += reduce_lanes(c2);
-  Gi[j0 + 3] += reduce_lanes(c3);
+  for (int r = 0; r < 2; ++r)
+    for (int q = 0; q < 4; ++q) G[(i + r) * L + j0 + q] += reduce_lanes(c[r][q]);
 }
 
 RAGG_CLONES static void block_pair(const double *buf, int64_t i, int64_t j, int direct,
@@ -105,13 +108,20 @@ RAGG_CLONES static void block_pair(const double *buf, int64_t i, int64_t j, int 
 
 /* One block's contribution to the upper triangle of G (diagonal included). */
 static void gram_block(const double *buf, int64_t L, int direct, double *G) {
-  for (int64_t i = 0; i < L; ++i) {
-    double *Gi = G + i * L;
-    block_pair(buf, i, i, 0, Gi); /* the squared norm, a dot product in both modes */
-    int64_t j = i + 1;
-    for (; j + 4 <= L; j += 4) block_row4(buf, i, j, direct, Gi);
-    for (; j < L; ++j) block_pair(buf, i, j, direct, Gi);
+  int64_t i = 0;
+  for (; i + 2 <= L; i += 2) {
+    double *Gi = G + i * L, *Gi1 = Gi + L;
+    block_pair(buf, i, i, 0, Gi); /* squared norms: dot products in both modes */
+    block_pair(buf, i, i + 1, direct, Gi);
+    block_pair(buf, i + 1, i + 1, 0, Gi1);
+    int64_t j = i + 2;
+    for (; j + 4 <= L; j += 4) block_tile2x4(buf, i, j, direct, G, L);
+    for (; j < L; ++j) {
+      block_pair(buf, i, j, direct, Gi);
+      block_pair(buf, i + 1, j, direct, Gi1);
+    }
   }
+  if (i < L) block_pair(buf, i, i, 0, G + i * L);
 }
 
 int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
