@@ -221,29 +221,38 @@ RAGG_CLONES static void axpy4_block(double *acc, const double *a, const float *c
              a3 * (double)r3[k];
 }
 
+/* acc[0..len) = sum over j of alpha_j row_j[k0..k0+len), rows in index order,
+ * zero weights skipped (a NaN row never leaks through 0 * NaN). */
+static void weighted_sum_block(ragg_dtype_t t, const void *const *rows, const double *alpha,
+                               int64_t L, int64_t k0, int64_t len, double *acc) {
+  double a4[4];
+  const float *r4[4];
+  int64_t q = 0;
+  for (int64_t k = 0; k < len; ++k) acc[k] = 0.0;
+  for (int64_t j = 0; j < L; ++j) {
+    if (alpha[j] == 0.0) continue;
+    if (t != RAGG_F32) {
+      axpy_block(acc, alpha[j], t, rows[j], k0, len);
+      continue;
+    }
+    a4[q] = alpha[j];
+    r4[q++] = (const float *)rows[j];
+    if (q == 4) {
+      axpy4_block(acc, a4, r4, k0, len);
+      q = 0;
+    }
+  }
+  for (int64_t i = 0; i < q; ++i) axpy_block(acc, a4[i], t, r4[i], k0, len);
+}
+
 void ragg_cpu_combine(ragg_dtype_t t, const void *const *rows, const double *alpha, int64_t L,
                       int64_t d, void *out) {
   int64_t nblocks = (d + BLOCK - 1) / BLOCK;
 #pragma omp parallel for schedule(static) if (L * d > RAGG_PARALLEL_MIN)
   for (int64_t b = 0; b < nblocks; ++b) {
-    double acc[BLOCK], a4[4];
-    const float *r4[4];
-    int64_t k0 = b * BLOCK, len = d - k0 < BLOCK ? d - k0 : BLOCK, q = 0;
-    for (int64_t k = 0; k < len; ++k) acc[k] = 0.0;
-    for (int64_t j = 0; j < L; ++j) {
-      if (alpha[j] == 0.0) continue; /* a NaN row never leaks through 0 * NaN */
-      if (t != RAGG_F32) {
-        axpy_block(acc, alpha[j], t, rows[j], k0, len);
-        continue;
-      }
-      a4[q] = alpha[j];
-      r4[q++] = (const float *)rows[j];
-      if (q == 4) {
-        axpy4_block(acc, a4, r4, k0, len);
-        q = 0;
-      }
-    }
-    for (int64_t i = 0; i < q; ++i) axpy_block(acc, a4[i], t, r4[i], k0, len);
+    double acc[BLOCK];
+    int64_t k0 = b * BLOCK, len = d - k0 < BLOCK ? d - k0 : BLOCK;
+    weighted_sum_block(t, rows, alpha, L, k0, len, acc);
     store_block(t, out, k0, len, acc);
   }
 }
@@ -256,12 +265,7 @@ void ragg_cpu_transform_rows(ragg_dtype_t t, const void *const *rows, int64_t n,
     double acc[BLOCK];
     int64_t k0 = b * BLOCK, len = d - k0 < BLOCK ? d - k0 : BLOCK;
     for (int64_t p = 0; p < nm; ++p) {
-      for (int64_t k = 0; k < len; ++k) acc[k] = 0.0;
-      for (int64_t j = 0; j < n; ++j) {
-        double a = W[p * ldw + j];
-        if (a == 0.0) continue;
-        axpy_block(acc, a, t, rows[j], k0, len);
-      }
+      weighted_sum_block(t, rows, W + p * ldw, n, k0, len, acc);
       for (int64_t k = 0; k < len; ++k) Y[p * d + k0 + k] = (float)acc[k];
     }
   }
