@@ -337,7 +337,8 @@ TEST_F(CudaBackend, CoordinateWiseBucketsAndSharedMemoryTiles) {
   std::mt19937_64 rng(seed);
   // every register bucket edge, the shared-memory tile, and row pointers
   // beyond the kernel-parameter limit
-  const int64_t ns[] = {1, 2, 3, 7, 8, 9, 16, 17, 32, 33, 63, 64, 65, 130, 257, 1100};
+  const int64_t ns[] = {1,  2,  3,  7,   8,   9,   16,  17,  32,
+                        33, 63, 64, 65, 100, 127, 128, 129, 130, 257, 1100};
   const ragg_rule_t rules[] = {RAGG_RULE_MEDIAN, RAGG_RULE_TRIMMED_MEAN, RAGG_RULE_MEAMED};
   for (int64_t n : ns)
     for (ragg_rule_t rule : rules)
@@ -354,8 +355,10 @@ TEST_F(CudaBackend, CoordinateWiseBucketsAndSharedMemoryTiles) {
       }
 }
 
-// Rows on 16-byte boundaries take the vectorised combination (and its scalar
-// tail when d is no multiple of the vector); n <= 16 takes the one-pass Gram
+// Rows on 16-byte boundaries take the vectorised combination and the
+// coordinate networks' V-element loads (4 coordinates a thread for n <= 16,
+// 2 for n <= 32; and their scalar tails when d is no multiple of the vector);
+// n = 33 and 100 the one-coordinate networks (N = 64, 128); n <= 16 takes the one-pass Gram
 // kernel, n = 20 cuBLAS (contiguous) or the tiled kernel (row pointers). The
 // mean and the coordinate-wise rules give the CPU's bits exactly.
 TEST_F(CudaBackend, AlignedRowsVectorPathsAndTheirTailsMatchTheCpu) {
@@ -365,7 +368,7 @@ TEST_F(CudaBackend, AlignedRowsVectorPathsAndTheirTailsMatchTheCpu) {
                                RAGG_RULE_MEAMED, RAGG_RULE_KRUM,   RAGG_RULE_GEOMED,
                                RAGG_RULE_CENTERED_CLIP};
   for (ragg_dtype_t t : kDtypes)
-    for (int64_t n : {5, 8, 16, 20})
+    for (int64_t n : {5, 8, 16, 20, 33, 100})
       for (int64_t d : {1024, 1029})
         for (int lay = 0; lay < 2; ++lay)
           for (ragg_rule_t rule : rules) {

@@ -10,7 +10,9 @@
 // one read of the n x d input and one write of d values; %copy is that rate
 // over the copy's (read + write) rate.
 //
-// usage: ragg_bench_cuda [--mib M] [--reps R] [--quick]
+// usage: ragg_bench_cuda [--mib M] [--reps R] [--quick] [--rules a,b,...] [--no-baselines]
+//   --rules: only these rules (ragg_rule_name spellings; mean.ref always runs)
+//   --no-baselines: skip krum.ptrs, gemmex and segsort.median
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -134,11 +136,14 @@ void row(const char *name, int64_t n, int64_t d, const char *dt, double ms, doub
 
 int main(int argc, char **argv) {
   double mib = 256;
-  bool quick = false;
+  bool quick = false, baselines = true;
+  std::string only;  // comma-separated rule names, empty: all
   for (int a = 1; a < argc; ++a) {
     if (!std::strcmp(argv[a], "--mib") && a + 1 < argc) mib = std::atof(argv[++a]);
     else if (!std::strcmp(argv[a], "--reps") && a + 1 < argc) g_reps = std::atoi(argv[++a]);
     else if (!std::strcmp(argv[a], "--quick")) quick = true;
+    else if (!std::strcmp(argv[a], "--rules") && a + 1 < argc) only = std::string(",") + argv[++a] + ",";
+    else if (!std::strcmp(argv[a], "--no-baselines")) baselines = false;
   }
   int dev = 0;
   cudaDeviceProp prop;
@@ -196,6 +201,8 @@ int main(int argc, char **argv) {
       CHECK(cudaStreamSynchronize(s));
       double bytes = (double)xbytes + (double)d * (double)es;
       for (ragg_rule_t r : rules) {
+        if (!only.empty() && only.find(std::string(",") + ragg_rule_name(r) + ",") == std::string::npos)
+          continue;
         ragg_config_t cfg;
         int64_t f = r == RAGG_RULE_BULYAN ? (n - 3) / 4 : r == RAGG_RULE_KRUM || r == RAGG_RULE_MULTI_KRUM ? (n - 3) / 2 : n / 4;
         if (f > 8 && r == RAGG_RULE_BULYAN) f = 8;
@@ -213,7 +220,7 @@ int main(int argc, char **argv) {
         }
         row(ragg_rule_name(r), n, d, dt, ms, bytes, copy_gbs);
       }
-      {  // Krum through row pointers: the library's own Gram kernels at every n
+      if (baselines) {  // Krum through row pointers: the library's own Gram kernels at every n
         ragg_config_t cfg;
         ragg_config_init(&cfg, RAGG_RULE_KRUM, (n - 3) / 2);
         std::vector<const void *> ptrs[2];
@@ -236,6 +243,12 @@ int main(int argc, char **argv) {
                                                  (__nv_bfloat16 *)out);
       });
       row("mean.ref", n, d, dt, ms, bytes, copy_gbs);
+      if (!baselines) {
+        CHECK(cudaFree(x[0]));
+        CHECK(cudaFree(x[1]));
+        CHECK(cudaFree(out));
+        continue;
+      }
       float *G;
       CHECK(cudaMalloc(&G, sizeof(float) * (size_t)(n * n)));
       ms = time_ms(s, [&](int i) {
