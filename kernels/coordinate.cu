@@ -65,7 +65,7 @@ __device__ __forceinline__ void net_mid(int32_t (&v)[N]);
   }
 #define CN(i, j) v[i] = min(v[i], v[j]);
 #define CM(i, j) v[j] = max(v[i], v[j]);
-/* ---- generated networks: python3 bench/cuda/gen_coord_networks.py ---- */
+/* ---- generated networks: python3 kernels/gen_coord_networks.py ---- */
 /* N = 8: 19 comparators */
 template <> __device__ __forceinline__ void net_sort<8>(int32_t (&v)[8]) {
   CX(0,1) CX(2,3) CX(4,5) CX(6,7) CX(0,2) CX(1,3) CX(4,6) CX(5,7) CX(1,2) CX(5,6) CX(0,4) CX(1,5)

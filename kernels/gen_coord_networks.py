@@ -6,7 +6,7 @@ middle ranks N/2 - 1 and N/2 (net_mid: the median's and MeaMed's centre
 with the padding split evenly below and above the n values). A comparator
 whose one output is dead afterwards keeps only its min or its max.
 
-    python3 bench/cuda/gen_coord_networks.py
+    python3 kernels/gen_coord_networks.py
 """
 import itertools
 import random
