@@ -9,25 +9,16 @@ whose one output is dead afterwards keeps only its min or its max.
     python3 kernels/gen_coord_networks.py
 """
 import itertools
+import os
 import random
 import sys
 
+# Batcher's comparator list is the CPU generator's, so both backends sort
+# with the same network family.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "host", "cpu"))
+from gen_networks import batcher  # noqa: E402
+
 SIZES = (8, 128)  # the buckets that use them (run 3: 16, 32, 64 stay bitonic)
-
-
-def batcher(p):
-    out = []
-    t = 1
-    while t < p:
-        k = t
-        while k >= 1:
-            for j in range(k % t, p - k, 2 * k):
-                for i in range(min(k, p - j - k)):
-                    if (i + j) // (2 * t) == (i + j + k) // (2 * t):
-                        out.append((i + j, i + j + k))
-            k //= 2
-        t *= 2
-    return out
 
 
 def prune(net, ranks):
