@@ -25,9 +25,9 @@ void ragg_distances_finalize(const double *R, int64_t L, ragg_distances_t mode, 
 int ragg_cpu_distances(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
                        ragg_distances_t mode, double *D, double *N, double *part_buf);
 
-/* out = sum_j alpha_j row_j, skipping alpha_j = 0, in double, rounded once. */
+/* out (out_t) = sum_j alpha_j row_j (rows of t), skipping alpha_j = 0, in double, rounded once. */
 void ragg_cpu_combine(ragg_dtype_t t, const void *const *rows, const double *alpha, int64_t L,
-                      int64_t d, void *out);
+                      int64_t d, ragg_dtype_t out_t, void *out);
 /* Y (n' rows of d floats) = W X; W is n' x ldw. */
 void ragg_cpu_transform_rows(ragg_dtype_t t, const void *const *rows, int64_t n, const double *W,
                              int64_t ldw, int64_t nm, int64_t d, float *Y);

@@ -181,7 +181,7 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
 
   if (cfg->rule == RAGG_RULE_MEAN && !pl.need_dist) {
     for (int64_t i = 0; i < pl.nm; ++i) alpha[i] = 1.0 / (double)pl.nm;
-    ragg_cpu_combine(ct, crow, alpha, cn, d, out);
+    ragg_cpu_combine(ct, crow, alpha, cn, d, in->dtype, out);
     if (report) {
       for (int64_t i = 0; i < n; ++i) {
         if (report->selected) report->selected[i] = 1;
@@ -209,7 +209,7 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
     return RAGG_SUCCESS;
   }
 
-  ragg_cpu_combine(in->dtype, rows, alpha, anchor_row ? L : n, d, out);
+  ragg_cpu_combine(in->dtype, rows, alpha, anchor_row ? L : n, d, in->dtype, out);
   if (report && report->weights)
     for (int64_t i = 0; i < n; ++i) report->weights[i] = alpha[i];
   return RAGG_SUCCESS;

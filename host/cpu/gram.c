@@ -246,14 +246,14 @@ static void weighted_sum_block(ragg_dtype_t t, const void *const *rows, const do
 }
 
 void ragg_cpu_combine(ragg_dtype_t t, const void *const *rows, const double *alpha, int64_t L,
-                      int64_t d, void *out) {
+                      int64_t d, ragg_dtype_t out_t, void *out) {
   int64_t nblocks = (d + BLOCK - 1) / BLOCK;
 #pragma omp parallel for schedule(static) if (L * d > RAGG_PARALLEL_MIN)
   for (int64_t b = 0; b < nblocks; ++b) {
     double acc[BLOCK];
     int64_t k0 = b * BLOCK, len = d - k0 < BLOCK ? d - k0 : BLOCK;
     weighted_sum_block(t, rows, alpha, L, k0, len, acc);
-    store_block(t, out, k0, len, acc);
+    store_block(out_t, out, k0, len, acc);
   }
 }
 

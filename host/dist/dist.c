@@ -404,7 +404,7 @@ static ragg_status_t shard_aggregate(ragg_context_t *ctx, const ragg_config_t *c
 
   if (cfg->rule == RAGG_RULE_MEAN && !need_dist) {
     for (int64_t i = 0; i < nm; ++i) alpha[i] = 1.0 / (double)nm;
-    if (c > 0) ragg_cpu_combine(ct, crow, alpha, cn, c, s->out);
+    if (c > 0) ragg_cpu_combine(ct, crow, alpha, cn, c, dt, s->out);
     if (report)
       for (int64_t i = 0; i < n; ++i) {
         if (report->selected) report->selected[i] = 1;
@@ -430,7 +430,7 @@ static ragg_status_t shard_aggregate(ragg_context_t *ctx, const ragg_config_t *c
     return RAGG_SUCCESS;
   }
 
-  if (c > 0) ragg_cpu_combine(dt, s->rows, alpha, anchor_row ? L : n, c, s->out);
+  if (c > 0) ragg_cpu_combine(dt, s->rows, alpha, anchor_row ? L : n, c, dt, s->out);
   if (report && report->weights)
     for (int64_t i = 0; i < n; ++i) report->weights[i] = alpha[i];
   return RAGG_SUCCESS;
