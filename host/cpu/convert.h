@@ -9,18 +9,26 @@
 
 #include "robustagg.h"
 
-static inline float ragg_bits_to_float(uint32_t u) {
+/* Usable from device code too (the distributed path's scaling kernel), so
+ * every backend rounds with the same code. */
+#if defined(__CUDACC__)
+#define RAGG_CONVERT_FN static inline __host__ __device__
+#else
+#define RAGG_CONVERT_FN static inline
+#endif
+
+RAGG_CONVERT_FN float ragg_bits_to_float(uint32_t u) {
   float f;
   memcpy(&f, &u, 4);
   return f;
 }
-static inline uint32_t ragg_float_to_bits(float f) {
+RAGG_CONVERT_FN uint32_t ragg_float_to_bits(float f) {
   uint32_t u;
   memcpy(&u, &f, 4);
   return u;
 }
 
-static inline float ragg_half_to_float(uint16_t h) {
+RAGG_CONVERT_FN float ragg_half_to_float(uint16_t h) {
   uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1Fu, man = h & 0x3FFu;
   if (exp == 0x1F) return ragg_bits_to_float(sign | 0x7F800000u | (man << 13)); /* Inf, NaN */
   if (exp == 0) {
@@ -32,7 +40,7 @@ static inline float ragg_half_to_float(uint16_t h) {
   return ragg_bits_to_float(sign | ((exp + 112u) << 23) | (man << 13));
 }
 
-static inline uint16_t ragg_float_to_half(float f) {
+RAGG_CONVERT_FN uint16_t ragg_float_to_half(float f) {
   uint32_t u = ragg_float_to_bits(f);
   uint32_t sign = (u >> 16) & 0x8000u, a = u & 0x7FFFFFFFu;
   if (a > 0x7F800000u) return (uint16_t)(sign | 0x7E00u);  /* NaN */
@@ -52,25 +60,25 @@ static inline uint16_t ragg_float_to_half(float f) {
   return (uint16_t)(sign | q);
 }
 
-static inline float ragg_bf16_to_float(uint16_t b) {
+RAGG_CONVERT_FN float ragg_bf16_to_float(uint16_t b) {
   return ragg_bits_to_float((uint32_t)b << 16);
 }
 
-static inline uint16_t ragg_float_to_bf16(float f) {
+RAGG_CONVERT_FN uint16_t ragg_float_to_bf16(float f) {
   uint32_t u = ragg_float_to_bits(f);
   if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40u); /* quiet NaN */
   u += 0x7FFFu + ((u >> 16) & 1u);
   return (uint16_t)(u >> 16);
 }
 
-static inline float ragg_load(ragg_dtype_t t, const void *p, int64_t k) {
+RAGG_CONVERT_FN float ragg_load(ragg_dtype_t t, const void *p, int64_t k) {
   if (t == RAGG_F32) return ((const float *)p)[k];
   if (t == RAGG_F16) return ragg_half_to_float(((const uint16_t *)p)[k]);
   return ragg_bf16_to_float(((const uint16_t *)p)[k]);
 }
 
 /* Rounds a double result once to float, then (16-bit outputs) to 16 bits. */
-static inline void ragg_store(ragg_dtype_t t, void *p, int64_t k, double v) {
+RAGG_CONVERT_FN void ragg_store(ragg_dtype_t t, void *p, int64_t k, double v) {
   float f = (float)v;
   if (t == RAGG_F32)
     ((float *)p)[k] = f;
@@ -82,13 +90,13 @@ static inline void ragg_store(ragg_dtype_t t, void *p, int64_t k, double v) {
 
 /* Order-preserving integer key of a float: -Inf < finite < +Inf < NaN, any
  * NaN (either sign, any payload) mapped to the top (DESIGN §2). */
-static inline int32_t ragg_float_key(float f) {
+RAGG_CONVERT_FN int32_t ragg_float_key(float f) {
   uint32_t u = ragg_float_to_bits(f);
   if ((u & 0x7FFFFFFFu) > 0x7F800000u) return INT32_MAX;
   int32_t k = (int32_t)u;
   return k < 0 ? k ^ 0x7FFFFFFF : k;
 }
-static inline float ragg_key_float(int32_t k) {
+RAGG_CONVERT_FN float ragg_key_float(int32_t k) {
   return ragg_bits_to_float((uint32_t)(k < 0 ? k ^ 0x7FFFFFFF : k));
 }
 

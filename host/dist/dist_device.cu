@@ -6,44 +6,9 @@
 extern "C" {
 #include "dist_device.h"
 }
+#include "../cpu/convert.h" /* the CPU backend's roundings, bit for bit */
 
 namespace {
-
-/* The CPU backend's conversions (host/cpu/convert.h), bit for bit. */
-__device__ inline uint16_t float_to_half(float f) {
-  uint32_t u = __float_as_uint(f);
-  uint32_t sign = (u >> 16) & 0x8000u, a = u & 0x7FFFFFFFu;
-  if (a > 0x7F800000u) return (uint16_t)(sign | 0x7E00u);
-  if (a >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u);
-  if (a < 0x38800000u) {
-    if (a < 0x33000000u) return (uint16_t)sign;
-    uint32_t e = a >> 23, man = (a & 0x7FFFFFu) | 0x800000u;
-    uint32_t shift = 126u - e;
-    uint32_t q = man >> shift, rem = man & ((1u << shift) - 1u), half = 1u << (shift - 1u);
-    if (rem > half || (rem == half && (q & 1u))) ++q;
-    return (uint16_t)(sign | q);
-  }
-  uint32_t q = ((a >> 13) - (112u << 10));
-  uint32_t rem = a & 0x1FFFu;
-  if (rem > 0x1000u || (rem == 0x1000u && (q & 1u))) ++q;
-  return (uint16_t)(sign | q);
-}
-__device__ inline float half_to_float(uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1Fu, man = h & 0x3FFu;
-  if (exp == 0x1F) return __uint_as_float(sign | 0x7F800000u | (man << 13));
-  if (exp == 0) {
-    if (man == 0) return __uint_as_float(sign);
-    float v = (float)man * 5.9604644775390625e-8f;
-    return sign ? -v : v;
-  }
-  return __uint_as_float(sign | ((exp + 112u) << 23) | (man << 13));
-}
-__device__ inline uint16_t float_to_bf16(float f) {
-  uint32_t u = __float_as_uint(f);
-  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40u);
-  u += 0x7FFFu + ((u >> 16) & 1u);
-  return (uint16_t)(u >> 16);
-}
 
 __global__ void scale_kernel(int dt, void *buf, size_t len, double factor) {
   for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < len;
@@ -53,10 +18,10 @@ __global__ void scale_kernel(int dt, void *buf, size_t len, double factor) {
       p[k] = (float)__dmul_rn((double)p[k], factor);
     } else if (dt == RAGG_F16) {
       uint16_t *p = (uint16_t *)buf;
-      p[k] = float_to_half((float)__dmul_rn((double)half_to_float(p[k]), factor));
+      p[k] = ragg_float_to_half((float)__dmul_rn((double)ragg_half_to_float(p[k]), factor));
     } else {
       uint16_t *p = (uint16_t *)buf;
-      p[k] = float_to_bf16((float)__dmul_rn((double)__uint_as_float((uint32_t)p[k] << 16), factor));
+      p[k] = ragg_float_to_bf16((float)__dmul_rn((double)ragg_bf16_to_float(p[k]), factor));
     }
   }
 }
