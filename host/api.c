@@ -183,6 +183,16 @@ ragg_status_t ragg_context_set_stream(ragg_context_t *ctx, void *stream) {
   return ragg_cuda_set_stream(ctx, stream);
 }
 
+ragg_status_t ragg_user_workspace(ragg_context_t *ctx, size_t bytes, void **ws) {
+  if (ctx->ws_bytes < bytes)
+    return ragg_set_error(ctx, RAGG_ERR_INVALID_ARGUMENT,
+                          "ragg_aggregate: the workspace set by ragg_context_set_workspace holds "
+                          "%zu bytes, this call needs %zu (ragg_workspace_size)",
+                          ctx->ws_bytes, bytes);
+  *ws = ctx->ws;
+  return RAGG_SUCCESS;
+}
+
 ragg_status_t ragg_context_set_workspace(ragg_context_t *ctx, void *ptr, size_t bytes) {
   if (!ctx) return RAGG_ERR_INVALID_ARGUMENT;
   ctx->err[0] = '\0';

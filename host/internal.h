@@ -42,6 +42,9 @@ ragg_status_t ragg_set_error(ragg_context_t *ctx, ragg_status_t status, const ch
     ;
 
 size_t ragg_dtype_size(ragg_dtype_t t);
+/* The caller's workspace (ctx->ws_user set), checked against the bytes a call
+ * needs; both backends use it. */
+ragg_status_t ragg_user_workspace(ragg_context_t *ctx, size_t bytes, void **ws);
 void ragg_params_from_config(const ragg_config_t *cfg, ragg_solve_params_t *p);
 /* Whether the call needs the n x n distances (Gram or direct pass). */
 int ragg_plan_needs_distances(const ragg_config_t *cfg, const ragg_report_t *report);

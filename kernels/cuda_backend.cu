@@ -141,15 +141,7 @@ Layout make_layout(const Plan &pl, int worst) {
 }
 
 ragg_status_t get_workspace(ragg_context_t *ctx, size_t bytes, char **ws) {
-  if (ctx->ws_user) {
-    if (ctx->ws_bytes < bytes)
-      return ragg_set_error(ctx, RAGG_ERR_INVALID_ARGUMENT,
-                            "ragg_aggregate: the workspace set by ragg_context_set_workspace holds "
-                            "%zu bytes, this call needs %zu (ragg_workspace_size)",
-                            ctx->ws_bytes, bytes);
-    *ws = (char *)ctx->ws;
-    return RAGG_SUCCESS;
-  }
+  if (ctx->ws_user) return ragg_user_workspace(ctx, bytes, (void **)ws);
   if (ctx->own_ws_bytes < bytes) {
     cudaStream_t s = (cudaStream_t)ctx->stream;
     if (ctx->own_ws) {
