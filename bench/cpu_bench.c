@@ -4,7 +4,7 @@
  * Baselines in the same run: the plain mean, a per-coordinate qsort median,
  * and the Gram (distances) pass alone.
  *
- *   cpu_bench [MiB per input = 256] [repeats = 5] */
+ *   cpu_bench [MiB per input = 256] [repeats = 5] [rows: comma-separated names; all] */
 #include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -85,9 +85,23 @@ typedef struct {
   int pre;          /* 0 none, 1 NNM, 2 ARC, 3 bucketing (s = 2) */
 } row_t;
 
+/* Whether `name` is one of the comma-separated names in `list`. */
+static int listed(const char *list, const char *name) {
+  size_t len = strlen(name);
+  for (const char *p = list; *p;) {
+    const char *e = strchr(p, ',');
+    size_t l = e ? (size_t)(e - p) : strlen(p);
+    if (l == len && strncmp(p, name, len) == 0) return 1;
+    if (!e) break;
+    p = e + 1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   double mib = argc > 1 ? atof(argv[1]) : 256.0;
   int reps = argc > 2 ? atoi(argv[2]) : 5;
+  const char *only = argc > 3 ? argv[3] : NULL; /* comma-separated row names, or all */
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (reps < 1 || reps > 16) reps = 5;
   long llc = last_level_cache_bytes();
@@ -141,6 +155,7 @@ int main(int argc, char **argv) {
     out = (float *)malloc(sizeof(float) * (size_t)d);
     double bytes = (double)n * (double)d * 4.0, t[16];
     for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); ++r) {
+      if (only && !listed(only, rows[r].name)) continue;
       ragg_config_t cfg;
       int64_t fd = rows[r].f_div;
       ragg_config_init(&cfg, rows[r].rule, fd > 0 ? n / fd : fd < 0 ? -fd : 0);

@@ -100,7 +100,47 @@ ragg_status_t ragg_cpu_coordinate(ragg_dtype_t in_t, const void *const *rows, in
                                   int64_t *counts) {
   int failed = 0;
   if (counts) memset(counts, 0, sizeof(int64_t) * (size_t)n);
-  if (!counts && ragg_coord_simd(in_t, rows, n, d, op, out_t, out)) return RAGG_SUCCESS;
+  if (!counts && ragg_coord_simd(in_t, rows, n, d, op, out_t, out, NULL, n)) return RAGG_SUCCESS;
   coordinate_generic(in_t, rows, n, d, op, out_t, out, counts, &failed);
   return failed ? RAGG_ERR_OUT_OF_MEMORY : RAGG_SUCCESS;
+}
+
+int ragg_cpu_mixes_in_pass(const ragg_config_t *cfg, int64_t n, int64_t nm) {
+  int64_t sorted = cfg->rule == RAGG_RULE_BULYAN ? nm - 2 * cfg->f : nm;
+  return (ragg_rule_is_coordinatewise((int)cfg->rule) || cfg->rule == RAGG_RULE_BULYAN) &&
+         ragg_coord_simd_applies(n, sorted);
+}
+
+size_t ragg_cpu_mix_terms_bytes(int64_t n, int64_t nm) {
+  return (size_t)nm * (size_t)n * (sizeof(float) + sizeof(int32_t));
+}
+
+void ragg_cpu_coordinate_mixed(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
+                               const double *W, int64_t ldw, const int64_t *widx, int64_t nm,
+                               const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out,
+                               void *terms) {
+  ragg_mix_terms_t mt;
+  mt.w = (float *)terms;
+  mt.idx = (int32_t *)(mt.w + nm * n);
+  mt.width = 0;
+  for (int64_t p = 0; p < nm; ++p) {
+    const double *w = W + (widx ? widx[p] : p) * ldw;
+    int64_t c = 0;
+    for (int64_t j = 0; j < n; ++j) c += w[j] != 0.0;
+    if (c > mt.width) mt.width = c;
+  }
+  for (int64_t p = 0; p < nm; ++p) {
+    const double *w = W + (widx ? widx[p] : p) * ldw;
+    int64_t c = 0;
+    for (int64_t j = 0; j < n; ++j)
+      if (w[j] != 0.0) {
+        mt.w[p * mt.width + c] = (float)w[j];
+        mt.idx[p * mt.width + c++] = (int32_t)j;
+      }
+    for (; c < mt.width; ++c) {
+      mt.w[p * mt.width + c] = 0.0f;
+      mt.idx[p * mt.width + c] = (int32_t)n;
+    }
+  }
+  ragg_coord_simd(in_t, rows, n, d, op, out_t, out, &mt, nm);
 }

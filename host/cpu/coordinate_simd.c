@@ -1,10 +1,14 @@
 /* Picks the widest vector path the running CPU supports; where none exists
- * (x86-64 without AVX2, other architectures) the general path runs. */
+ * (x86-64 without AVX2, other architectures), or RAGG_CPU_SIMD=0 is set in
+ * the environment, the general path runs. Both give the same bits. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "coordinate_simd.h"
 
 #define SIMD_DECL(name)                                                                  \
   int name(ragg_dtype_t, const void *const *, int64_t, int64_t, const ragg_coord_op_t *, \
-           ragg_dtype_t, void *)
+           ragg_dtype_t, void *, const ragg_mix_terms_t *, int64_t)
 
 #if defined(__x86_64__) && defined(__GNUC__)
 SIMD_DECL(ragg_coord_simd_avx2);
@@ -13,22 +17,33 @@ SIMD_DECL(ragg_coord_simd_avx512);
 SIMD_DECL(ragg_coord_simd_neon);
 #endif
 
-int ragg_coord_simd(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
-                    const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out) {
+typedef int (*simd_fn)(ragg_dtype_t, const void *const *, int64_t, int64_t,
+                       const ragg_coord_op_t *, ragg_dtype_t, void *, const ragg_mix_terms_t *,
+                       int64_t);
+
+static simd_fn pick(void) {
+  const char *env = getenv("RAGG_CPU_SIMD");
+  if (env && strcmp(env, "0") == 0) return NULL;
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f"))
-    return ragg_coord_simd_avx512(in_t, rows, n, d, op, out_t, out);
-  if (__builtin_cpu_supports("avx2")) return ragg_coord_simd_avx2(in_t, rows, n, d, op, out_t, out);
+  if (__builtin_cpu_supports("avx512f")) return ragg_coord_simd_avx512;
+  if (__builtin_cpu_supports("avx2")) return ragg_coord_simd_avx2;
+  return NULL;
 #elif defined(__aarch64__)
-  return ragg_coord_simd_neon(in_t, rows, n, d, op, out_t, out);
+  return ragg_coord_simd_neon;
+#else
+  return NULL;
 #endif
-  (void)in_t;
-  (void)rows;
-  (void)n;
-  (void)d;
-  (void)op;
-  (void)out_t;
-  (void)out;
-  return 0;
+}
+
+int ragg_coord_simd_applies(int64_t n, int64_t nm) {
+  return pick() && n >= 2 && n <= RAGG_COORD_SIMD_NMAX && nm >= 2 && nm <= RAGG_COORD_SIMD_NMAX;
+}
+
+int ragg_coord_simd(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
+                    const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out,
+                    const ragg_mix_terms_t *mt, int64_t nm) {
+  simd_fn fn = pick();
+  if (!fn || !ragg_coord_simd_applies(n, nm)) return 0;
+  return fn(in_t, rows, n, d, op, out_t, out, mt, nm);
 }

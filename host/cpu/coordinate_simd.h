@@ -3,8 +3,23 @@
 #include "cpu.h"
 /* Reduces one coordinate's n sorted values with op's rule. */
 double ragg_coord_reduce(const ragg_coord_op_t *op, const float *v, int64_t n);
+/* The largest count the generated networks sort. */
+#define RAGG_COORD_SIMD_NMAX 64
+/* A mixing matrix's nonzero weights, row by row: mixed row p is the sum over
+ * t < width of w[p width + t] x_{idx[p width + t]}, inputs in ascending
+ * order; rows with fewer terms end in (0, n) pairs, n naming a row of zeros. */
+typedef struct ragg_mix_terms {
+  float *w; /* the weights rounded to float */
+  int32_t *idx;
+  int64_t width;
+} ragg_mix_terms_t;
 /* Vectorised sorting-network path; returns 0 (nothing written) where it does
- * not apply (n outside the generated range). */
+ * not apply (no vector ISA, counts outside 2..RAGG_COORD_SIMD_NMAX). With mt
+ * the rule reduces the nm mixed rows it lists, formed tile by tile in
+ * registers; without it nm = n and the rule reduces the rows themselves. */
 int ragg_coord_simd(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
-                    const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out);
+                    const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out,
+                    const ragg_mix_terms_t *mt, int64_t nm);
+/* Whether ragg_coord_simd runs for these counts on this CPU. */
+int ragg_coord_simd_applies(int64_t n, int64_t nm);
 #endif

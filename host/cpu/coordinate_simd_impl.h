@@ -13,8 +13,7 @@
 #include "coordinate_simd.h"
 
 #include "networks.inc"
-
-enum { PREFETCH_TILES = 64 };
+_Static_assert(NET_NMAX == RAGG_COORD_SIMD_NMAX, "generated networks and the dispatch disagree");
 
 /* Float bits to order-preserving keys and back (an involution on non-NaN
  * values): negative values flip their magnitude bits; any NaN goes to the top. */
@@ -23,19 +22,6 @@ static inline VEC bits_to_keys(VEC u) {
   VEC k = u ^ ((u >> 31) & magmask);
   VEC isnan = (u & magmask) > inf; /* all ones where NaN */
   return (k & ~isnan) | (magmask & isnan);
-}
-
-static inline VEC load_keys(ragg_dtype_t t, const void *row, int64_t k0, int64_t len) {
-  VEC v;
-  if (t == RAGG_F32 && len == VW) {
-    memcpy(&v, (const float *)row + k0, sizeof(v));
-    return bits_to_keys(v);
-  }
-  int32_t tmp[VW];
-  for (int l = 0; l < VW; ++l) tmp[l] = INT32_MAX; /* top sentinels past d */
-  for (int64_t l = 0; l < len; ++l) tmp[l] = ragg_float_key(ragg_load(t, row, k0 + l));
-  memcpy(&v, tmp, sizeof(v));
-  return v;
 }
 
 static inline void store_result(ragg_dtype_t t, void *out, int64_t k0, int64_t len,
@@ -108,39 +94,113 @@ static inline void meamed_half(const VEC *v, int64_t n, int64_t keep, int h, dou
   memcpy(res + h * HW, &sum, sizeof(sum));
 }
 
-int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
-            const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out) {
-  if (n < 2 || n > NET_NMAX) return 0;
-  const net_fn net = op->rule == RAGG_RULE_MEDIAN ? net_median_table[n] : net_sort_table[n];
-  int64_t ntiles = (d + VW - 1) / VW;
-  size_t esize = ragg_dtype_size(in_t);
-#pragma omp parallel for schedule(static) if (n * d > RAGG_PARALLEL_MIN)
-  for (int64_t t = 0; t < ntiles; ++t) {
-    VEC v[NET_NMAX];
-    double res[VW];
-    int64_t k0 = t * VW, len = d - k0 < VW ? d - k0 : VW;
-    /* n rows are n concurrent streams, more than the hardware prefetchers
-     * follow: ask for the tiles PREFETCH_TILES ahead explicitly. */
-    if (t + PREFETCH_TILES < ntiles)
-      for (int64_t i = 0; i < n; ++i)
-        __builtin_prefetch((const char *)rows[i] + (size_t)(k0 + PREFETCH_TILES * VW) * esize, 0,
-                           3);
-    for (int64_t i = 0; i < n; ++i) v[i] = load_keys(in_t, rows[i], k0, len);
-    net(v);
-    if (op->rule == RAGG_RULE_MEDIAN) {
-      VD a = KEYS_TO_DOUBLE(v[(n - 1) / 2]);
-      VD r = (n & 1) ? a : (a + KEYS_TO_DOUBLE(v[n / 2])) * 0.5;
-      memcpy(res, &r, sizeof(r));
-    } else if (op->rule == RAGG_RULE_TRIMMED_MEAN) {
-      VD acc = (VD){0};
-      for (int64_t i = op->f; i < n - op->f; ++i) acc += KEYS_TO_DOUBLE(v[i]);
-      acc /= (double)(n - 2 * op->f);
-      memcpy(res, &acc, sizeof(acc));
-    } else {
-      meamed_half(v, n, op->keep, 0, res);
-      meamed_half(v, n, op->keep, 1, res);
+/* One trip of a thread: CHUNK coordinates of every input row, copied (as
+ * floats) into a contiguous stage before the networks read them. Rows of a
+ * power-of-two length lie a multiple of the cache's way size apart, so the n
+ * values of one coordinate all map to the same cache set: read in place, n
+ * concurrent streams evict each other's lines before they are used. Read a
+ * row's CHUNK values at once and the stage is the only thing the networks
+ * touch. */
+enum { CHUNK = 64, AHEAD = 8 };
+
+/* Stage row i's values k0 .. k0+len (len <= CHUNK); past len: zeros (those
+ * lanes are never stored). */
+static inline void stage_row(ragg_dtype_t t, const void *row, int64_t k0, int64_t len, float *dst) {
+  if (t == RAGG_F32) {
+    memcpy(dst, (const float *)row + k0, sizeof(float) * (size_t)len);
+  } else {
+    for (int64_t l = 0; l < len; ++l) dst[l] = ragg_load(t, row, k0 + l);
+  }
+  for (int64_t l = len; l < CHUNK; ++l) dst[l] = 0.0f;
+}
+
+/* The mixed rows Y = W X of one tile with the arithmetic of
+ * ragg_cpu_transform_rows, so the bits agree: per mixed row, float products
+ * of its nonzero weights added in input order to a float sum from +0. */
+static inline void mix_tile(const float *stage, int64_t n, const ragg_mix_terms_t *mt,
+                            int64_t nm, int64_t off, VEC *v) {
+  VF x[NET_NMAX + 1];
+  for (int64_t j = 0; j < n; ++j) memcpy(&x[j], stage + j * CHUNK + off, sizeof(VF));
+  x[n] = (VF){0}; /* the padding terms' row: adds +0 to a sum that is never -0 */
+  const int64_t c = mt->width;
+  int64_t p = 0;
+  /* four independent sums at a time: the adds of one sum form a chain */
+  for (; p + 4 <= nm; p += 4) {
+    const float *w = mt->w + p * c;
+    const int32_t *j = mt->idx + p * c;
+    VF a0 = (VF){0}, a1 = (VF){0}, a2 = (VF){0}, a3 = (VF){0};
+    for (int64_t t = 0; t < c; ++t) {
+      a0 = a0 + w[t] * x[j[t]];
+      a1 = a1 + w[c + t] * x[j[c + t]];
+      a2 = a2 + w[2 * c + t] * x[j[2 * c + t]];
+      a3 = a3 + w[3 * c + t] * x[j[3 * c + t]];
     }
-    store_result(out_t, out, k0, len, res);
+    v[p] = bits_to_keys((VEC)a0);
+    v[p + 1] = bits_to_keys((VEC)a1);
+    v[p + 2] = bits_to_keys((VEC)a2);
+    v[p + 3] = bits_to_keys((VEC)a3);
+  }
+  for (; p < nm; ++p) {
+    const float *w = mt->w + p * c;
+    const int32_t *j = mt->idx + p * c;
+    VF acc = (VF){0};
+    for (int64_t t = 0; t < c; ++t) acc = acc + w[t] * x[j[t]];
+    v[p] = bits_to_keys((VEC)acc);
+  }
+}
+
+int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
+            const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out,
+            const ragg_mix_terms_t *mt, int64_t nm) {
+  if (nm < 2 || nm > NET_NMAX || n > NET_NMAX) return 0;
+  const net_fn net = op->rule == RAGG_RULE_MEDIAN ? net_median_table[nm] : net_sort_table[nm];
+  int64_t nchunks = (d + CHUNK - 1) / CHUNK;
+  size_t esize = ragg_dtype_size(in_t);
+#pragma omp parallel if (n * d > RAGG_PARALLEL_MIN)
+  {
+    float stage[NET_NMAX * CHUNK] __attribute__((aligned(64)));
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < nchunks; ++c) {
+      int64_t c0 = c * CHUNK, clen = d - c0 < CHUNK ? d - c0 : CHUNK;
+      for (int64_t i = 0; i < n; ++i) {
+        /* AHEAD rows ahead, wrapping into the next chunk: few enough lines
+         * in flight per cache set that they survive until used. */
+        int64_t pi = i + AHEAD, pc = c0;
+        if (pi >= n) pi -= n, pc += CHUNK;
+        if (pi < n && pc < d)
+          for (int64_t b = 0; b < CHUNK * (int64_t)esize; b += 64)
+            __builtin_prefetch((const char *)rows[pi] + (size_t)pc * esize + b, 0, 3);
+        stage_row(in_t, rows[i], c0, clen, stage + i * CHUNK);
+      }
+      for (int64_t off = 0; off < clen; off += VW) {
+        VEC v[NET_NMAX];
+        double res[VW];
+        int64_t len = clen - off < VW ? clen - off : VW;
+        if (mt) {
+          mix_tile(stage, n, mt, nm, off, v);
+        } else {
+          for (int64_t i = 0; i < n; ++i) {
+            memcpy(&v[i], stage + i * CHUNK + off, sizeof(VEC));
+            v[i] = bits_to_keys(v[i]);
+          }
+        }
+        net(v);
+        if (op->rule == RAGG_RULE_MEDIAN) {
+          VD a = KEYS_TO_DOUBLE(v[(nm - 1) / 2]);
+          VD r = (nm & 1) ? a : (a + KEYS_TO_DOUBLE(v[nm / 2])) * 0.5;
+          memcpy(res, &r, sizeof(r));
+        } else if (op->rule == RAGG_RULE_TRIMMED_MEAN) {
+          VD acc = (VD){0};
+          for (int64_t i = op->f; i < nm - op->f; ++i) acc += KEYS_TO_DOUBLE(v[i]);
+          acc /= (double)(nm - 2 * op->f);
+          memcpy(res, &acc, sizeof(acc));
+        } else {
+          meamed_half(v, nm, op->keep, 0, res);
+          meamed_half(v, nm, op->keep, 1, res);
+        }
+        store_result(out_t, out, c0 + off, len, res);
+      }
+    }
   }
   return 1;
 }

@@ -28,7 +28,9 @@ int ragg_cpu_distances(ragg_dtype_t t, const void *const *rows, int64_t L, int64
 /* out (out_t) = sum_j alpha_j row_j (rows of t), skipping alpha_j = 0, in double, rounded once. */
 void ragg_cpu_combine(ragg_dtype_t t, const void *const *rows, const double *alpha, int64_t L,
                       int64_t d, ragg_dtype_t out_t, void *out);
-/* Y (n' rows of d floats) = W X; W is n' x ldw. */
+/* Y (n' rows of d floats) = W X; W is n' x ldw. Float arithmetic: per mixed
+ * row, (float)w_j * x_j for its nonzero weights added in input order to a
+ * float sum starting at +0. */
 void ragg_cpu_transform_rows(ragg_dtype_t t, const void *const *rows, int64_t n, const double *W,
                              int64_t ldw, int64_t nm, int64_t d, float *Y);
 void ragg_cpu_count_nonfinite(ragg_dtype_t t, const void *const *rows, int64_t n, int64_t d,
@@ -45,5 +47,18 @@ typedef struct ragg_coord_op {
 ragg_status_t ragg_cpu_coordinate(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
                                   const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out,
                                   int64_t *counts);
+/* Mixing pre-steps in front of a coordinate-wise rule or Bulyan: whether the
+ * pass forms the mixed rows itself (n inputs, nm mixed rows; the vector
+ * networks apply), so that Y = W X is never written. */
+int ragg_cpu_mixes_in_pass(const ragg_config_t *cfg, int64_t n, int64_t nm);
+/* The coordinate pass of op over the rows W_p X for p = widx[0..nm) (widx
+ * NULL: p = 0..nm), each rounded to float as ragg_cpu_transform_rows rounds
+ * it; only where ragg_cpu_mixes_in_pass holds. terms: scratch of
+ * ragg_cpu_mix_terms_bytes(n, nm), 8-byte aligned. */
+size_t ragg_cpu_mix_terms_bytes(int64_t n, int64_t nm);
+void ragg_cpu_coordinate_mixed(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
+                               const double *W, int64_t ldw, const int64_t *widx, int64_t nm,
+                               const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out,
+                               void *terms);
 
 #endif

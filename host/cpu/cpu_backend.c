@@ -1,5 +1,7 @@
 /* The CPU backend's plan for one call:
- *   coordinate-wise rules: [pre-steps: distances, then Y = W X] -> coordinate pass;
+ *   coordinate-wise rules: [pre-steps: distances, then W] -> coordinate pass (on W X,
+ *                          formed in registers tile by tile where the networks apply,
+ *                          otherwise materialised as Y = W X first);
  *   Gram-space rules:      distances -> n x n solver -> combination;
  *   Bulyan:                distances -> solver's selection -> coordinate step on S;
  *   mean:                  combination with alpha = 1/n (distances only for the report). */
@@ -10,7 +12,7 @@
 
 typedef struct plan {
   int64_t n, L, nm, d;
-  int need_dist, pre, materialize;
+  int need_dist, pre, inpass, materialize;
 } plan_t;
 
 static void make_plan(const ragg_config_t *cfg, const ragg_report_t *report, int64_t n, int64_t d,
@@ -23,13 +25,15 @@ static void make_plan(const ragg_config_t *cfg, const ragg_report_t *report, int
   pl->pre = ragg_has_prestep(&p);
   pl->nm = ragg_mixed_rows(&p, n);
   pl->need_dist = ragg_plan_needs_distances(cfg, report);
-  pl->materialize = pl->pre && (ragg_rule_is_coordinatewise((int)cfg->rule) ||
-                                cfg->rule == RAGG_RULE_BULYAN || cfg->rule == RAGG_RULE_MEAN);
+  pl->inpass = pl->pre && ragg_cpu_mixes_in_pass(cfg, n, pl->nm);
+  pl->materialize = pl->pre && !pl->inpass &&
+                    (ragg_rule_is_coordinatewise((int)cfg->rule) ||
+                     cfg->rule == RAGG_RULE_BULYAN || cfg->rule == RAGG_RULE_MEAN);
 }
 
 /* Workspace layout, in this order (8-byte aligned pieces). */
 typedef struct layout {
-  size_t rows, D, N, parts, alpha, mix, scratch, iscratch, bulyan, ptrs2, sel, Y, total;
+  size_t rows, D, N, parts, alpha, mix, terms, scratch, iscratch, bulyan, ptrs2, sel, Y, total;
 } layout_t;
 
 static void make_layout(const plan_t *pl, layout_t *lo) {
@@ -42,6 +46,7 @@ static void make_layout(const plan_t *pl, layout_t *lo) {
        pl->need_dist ? sizeof(double) * L * L * (size_t)ragg_cpu_gram_parts(pl->L, pl->d) : 0);
   TAKE(alpha, sizeof(double) * L);
   TAKE(mix, sizeof(double) * L * L);
+  TAKE(terms, pl->inpass ? ragg_cpu_mix_terms_bytes(pl->n, pl->nm) : 0);
   TAKE(scratch, sizeof(double) * (size_t)ragg_solver_scratch_doubles(pl->n));
   TAKE(iscratch, sizeof(int64_t) * (size_t)ragg_solver_scratch_ints(pl->n));
   TAKE(bulyan, sizeof(int64_t) * L);
@@ -136,20 +141,22 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
   const void *const *crow = rows;
   ragg_dtype_t ct = in->dtype;
   int64_t cn = n;
-  if (pl.materialize) {
+  if (pl.materialize || pl.inpass) {
     if (!pl.need_dist) { /* bucketing alone needs no distances */
       D = N = NULL;
     }
     io.D = D;
     io.N = N;
     ragg_build_transform(&p, &io);
+    cn = pl.nm;
+  }
+  if (pl.materialize) {
     float *Y = (float *)(ws + lo.Y);
     ragg_cpu_transform_rows(in->dtype, rows, n, io.mix, L, pl.nm, d, Y);
     const void **yr = (const void **)(ws + lo.ptrs2);
     for (int64_t i = 0; i < pl.nm; ++i) yr[i] = Y + (size_t)i * (size_t)d;
     crow = yr;
     ct = RAGG_F32;
-    cn = pl.nm;
   }
 
   if (report && report->nonfinite)
@@ -159,7 +166,11 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
     ragg_coord_op_t op = {cfg->rule, cfg->f, cn - cfg->f};
     int64_t *counts = NULL;
     if (report && report->scores && !pl.pre) counts = (int64_t *)io.iscratch;
-    st = ragg_cpu_coordinate(ct, crow, cn, d, &op, in->dtype, out, counts);
+    if (pl.inpass)
+      ragg_cpu_coordinate_mixed(in->dtype, rows, n, d, io.mix, L, NULL, pl.nm, &op, in->dtype, out,
+                                ws + lo.terms);
+    else
+      st = ragg_cpu_coordinate(ct, crow, cn, d, &op, in->dtype, out, counts);
     if (st != RAGG_SUCCESS)
       return ragg_set_error(ctx, st, "ragg_aggregate: out of memory in the coordinate pass");
     if (report) {
@@ -192,10 +203,15 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
   if (cfg->rule == RAGG_RULE_BULYAN) {
     int64_t theta = pl.nm - 2 * cfg->f;
     /* the selected rows, through an index list (no copy of the data) */
-    const void **srows = (const void **)(ws + lo.sel);
-    for (int64_t i = 0; i < theta; ++i) srows[i] = crow[io.bulyan_rows[i]];
     ragg_coord_op_t op = {RAGG_RULE_MEAMED, cfg->f, theta - 2 * cfg->f};
-    st = ragg_cpu_coordinate(ct, srows, theta, d, &op, in->dtype, out, NULL);
+    if (pl.inpass) { /* the selected rows of W, mixed in the step */
+      ragg_cpu_coordinate_mixed(in->dtype, rows, n, d, io.mix, L, io.bulyan_rows, theta, &op,
+                                in->dtype, out, ws + lo.terms);
+    } else {
+      const void **srows = (const void **)(ws + lo.sel);
+      for (int64_t i = 0; i < theta; ++i) srows[i] = crow[io.bulyan_rows[i]];
+      st = ragg_cpu_coordinate(ct, srows, theta, d, &op, in->dtype, out, NULL);
+    }
     if (st != RAGG_SUCCESS)
       return ragg_set_error(ctx, st, "ragg_aggregate: out of memory in the coordinate pass");
     return RAGG_SUCCESS;

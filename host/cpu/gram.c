@@ -257,17 +257,32 @@ void ragg_cpu_combine(ragg_dtype_t t, const void *const *rows, const double *alp
   }
 }
 
+/* y[0..len) = one mixed row over a block: the float products of its nonzero
+ * weights added in input order to a float sum from +0 (a gradient's own
+ * precision; half the work of double sums, and the mixing inside the
+ * coordinate pass does the same arithmetic). */
+RAGG_CLONES static void mix_block(ragg_dtype_t t, const void *const *rows, const double *w,
+                                  int64_t n, int64_t k0, int64_t len, float *y) {
+  for (int64_t k = 0; k < len; ++k) y[k] = 0.0f;
+  for (int64_t j = 0; j < n; ++j) {
+    if (w[j] == 0.0) continue;
+    const float a = (float)w[j];
+    if (t == RAGG_F32) {
+      const float *r = (const float *)rows[j] + k0;
+      for (int64_t k = 0; k < len; ++k) y[k] = y[k] + a * r[k];
+    } else {
+      for (int64_t k = 0; k < len; ++k) y[k] = y[k] + a * ragg_load(t, rows[j], k0 + k);
+    }
+  }
+}
+
 void ragg_cpu_transform_rows(ragg_dtype_t t, const void *const *rows, int64_t n, const double *W,
                              int64_t ldw, int64_t nm, int64_t d, float *Y) {
   int64_t nblocks = (d + BLOCK - 1) / BLOCK;
 #pragma omp parallel for schedule(static) if (n * d > RAGG_PARALLEL_MIN)
   for (int64_t b = 0; b < nblocks; ++b) {
-    double acc[BLOCK];
     int64_t k0 = b * BLOCK, len = d - k0 < BLOCK ? d - k0 : BLOCK;
-    for (int64_t p = 0; p < nm; ++p) {
-      weighted_sum_block(t, rows, W + p * ldw, n, k0, len, acc);
-      for (int64_t k = 0; k < len; ++k) Y[p * d + k0 + k] = (float)acc[k];
-    }
+    for (int64_t p = 0; p < nm; ++p) mix_block(t, rows, W + p * ldw, n, k0, len, Y + p * d + k0);
   }
 }
 

@@ -252,7 +252,7 @@ typedef struct shard {
 } shard_t;
 
 typedef struct shard_layout {
-  size_t D, N, parts, alpha, mix, scratch, iscratch, bulyan, ptrs2, sel, Y, cnt, total;
+  size_t D, N, parts, alpha, mix, terms, scratch, iscratch, bulyan, ptrs2, sel, Y, cnt, total;
 } shard_layout_t;
 
 static void shard_plan(const ragg_config_t *cfg, const ragg_report_t *report, int64_t P, int64_t c,
@@ -264,8 +264,9 @@ static void shard_plan(const ragg_config_t *cfg, const ragg_report_t *report, in
   *nm = ragg_mixed_rows(&p, P);
   /* Every pre-step reads the norms (excluded rows get weight 0), bucketing too. */
   *need_dist = ragg_plan_needs_distances(cfg, report) || pre;
-  *materialize = pre && (ragg_rule_is_coordinatewise((int)cfg->rule) ||
-                         cfg->rule == RAGG_RULE_BULYAN || cfg->rule == RAGG_RULE_MEAN);
+  *materialize = pre && !ragg_cpu_mixes_in_pass(cfg, P, *nm) &&
+                 (ragg_rule_is_coordinatewise((int)cfg->rule) || cfg->rule == RAGG_RULE_BULYAN ||
+                  cfg->rule == RAGG_RULE_MEAN);
   size_t off = 0, l = (size_t)L;
 #define TAKE(field, bytes) (lo->field = off, off += ALIGN64(bytes))
   TAKE(D, sizeof(double) * l * l);
@@ -276,6 +277,7 @@ static void shard_plan(const ragg_config_t *cfg, const ragg_report_t *report, in
   TAKE(parts, *need_dist ? sizeof(double) * (pl > pp ? pl : pp) : 0);
   TAKE(alpha, sizeof(double) * l);
   TAKE(mix, sizeof(double) * l * l);
+  TAKE(terms, pre && ragg_cpu_mixes_in_pass(cfg, P, *nm) ? ragg_cpu_mix_terms_bytes(P, *nm) : 0);
   TAKE(scratch, sizeof(double) * (size_t)ragg_solver_scratch_doubles(P));
   TAKE(iscratch, sizeof(int64_t) * (size_t)ragg_solver_scratch_ints(P));
   TAKE(bulyan, sizeof(int64_t) * l);
@@ -370,22 +372,28 @@ static ragg_status_t shard_aggregate(ragg_context_t *ctx, const ragg_config_t *c
   const void *const *crow = s->rows;
   ragg_dtype_t ct = dt;
   int64_t cn = n;
-  if (materialize) {
+  int inpass = pre && ragg_cpu_mixes_in_pass(cfg, n, nm); /* mixed rows formed in the pass */
+  if (materialize || inpass) {
     ragg_build_transform(&p, &io);
+    cn = nm;
+  }
+  if (materialize) {
     float *Y = (float *)(ws + lo->Y);
     if (c > 0) ragg_cpu_transform_rows(dt, s->rows, n, io.mix, L, nm, c, Y);
     const void **yr = (const void **)(ws + lo->ptrs2);
     for (int64_t i = 0; i < nm; ++i) yr[i] = Y + (size_t)i * (size_t)c;
     crow = yr;
     ct = RAGG_F32;
-    cn = nm;
   }
 
   if (ragg_rule_is_coordinatewise((int)cfg->rule)) {
     ragg_coord_op_t op = {cfg->rule, cfg->f, cn - cfg->f};
     int want_counts = report && report->scores && !pre;
     if (want_counts) memset(icnt, 0, sizeof(int64_t) * (size_t)n);
-    if (c > 0) {
+    if (c > 0 && inpass) {
+      ragg_cpu_coordinate_mixed(dt, s->rows, n, c, io.mix, L, NULL, nm, &op, dt, s->out,
+                                ws + lo->terms);
+    } else if (c > 0) {
       st = ragg_cpu_coordinate(ct, crow, cn, c, &op, dt, s->out, want_counts ? icnt : NULL);
       if (st != RAGG_SUCCESS)
         return ragg_set_error(ctx, st, "%s: out of memory in the coordinate pass", t->fn);
@@ -422,7 +430,10 @@ static ragg_status_t shard_aggregate(ragg_context_t *ctx, const ragg_config_t *c
     const void **srows = (const void **)(ws + lo->sel);
     for (int64_t i = 0; i < theta; ++i) srows[i] = crow[io.bulyan_rows[i]];
     ragg_coord_op_t op = {RAGG_RULE_MEAMED, cfg->f, theta - 2 * cfg->f};
-    if (c > 0) {
+    if (c > 0 && inpass) {
+      ragg_cpu_coordinate_mixed(dt, s->rows, n, c, io.mix, L, io.bulyan_rows, theta, &op, dt,
+                                s->out, ws + lo->terms);
+    } else if (c > 0) {
       st = ragg_cpu_coordinate(ct, srows, theta, c, &op, dt, s->out, NULL);
       if (st != RAGG_SUCCESS)
         return ragg_set_error(ctx, st, "%s: out of memory in the coordinate pass", t->fn);
