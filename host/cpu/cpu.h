@@ -15,15 +15,25 @@
 int64_t ragg_cpu_gram_parts(int64_t L, int64_t d);
 /* The raw sums (upper triangle of R, L x L, the rest 0): Gram mode x_i.x_j,
  * direct mode ||x_i - x_j||^2 off the diagonal and ||x_i||^2 on it. Raw sums
- * over disjoint coordinate shards add up (the sharded all-reduce). */
+ * over disjoint coordinate shards add up (the sharded all-reduce). Entries
+ * outside `pairs` stay 0. */
+/* Which pairs a pass forms: all, the diagonal and the last column (distances
+ * to an anchor), or the diagonal (norms). */
+enum { RAGG_PAIRS_ALL = 0, RAGG_PAIRS_LAST = 1, RAGG_PAIRS_DIAG = 2 };
 int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
-                      ragg_distances_t mode, double *R, double *part_buf); /* 1: out of memory */
+                      ragg_distances_t mode, int pairs, double *R,
+                      double *part_buf); /* 1: out of memory */
 /* D and N from raw sums (DESIGN §2 exclusion: +Inf distances for rows whose
  * squared norm is not finite or above FLT_MAX). D may alias R. */
 void ragg_distances_finalize(const double *R, int64_t L, ragg_distances_t mode, double *D,
                              double *N);
+/* With pairs other than RAGG_PAIRS_ALL only N and the named distances are
+ * meaningful (the rest is unspecified): one read's worth of arithmetic, for
+ * a rule that looks at its anchor alone. Each value computed has the bits a
+ * full pass gives it. */
 int ragg_cpu_distances(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
-                       ragg_distances_t mode, double *D, double *N, double *part_buf);
+                       ragg_distances_t mode, int pairs, double *D, double *N,
+                       double *part_buf);
 
 /* out (out_t) = sum_j alpha_j row_j (rows of t), skipping alpha_j = 0, in double, rounded once. */
 void ragg_cpu_combine(ragg_dtype_t t, const void *const *rows, const double *alpha, int64_t L,

@@ -4,7 +4,8 @@
  *                          otherwise materialised as Y = W X first);
  *   Gram-space rules:      distances -> n x n solver -> combination;
  *   Bulyan:                distances -> solver's selection -> coordinate step on S;
- *   mean:                  combination with alpha = 1/n (distances only for the report). */
+ *   mean:                  combination with alpha = 1/n, or W^T (1/n') behind a pre-step
+ *                          (distances only for the report or the pre-step). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 typedef struct plan {
   int64_t n, L, nm, d;
   int need_dist, pre, inpass, materialize;
+  int anchor_only; /* centered clipping's one step from v_0 reads ||x_i - v_0|| alone */
 } plan_t;
 
 static void make_plan(const ragg_config_t *cfg, const ragg_report_t *report, int64_t n, int64_t d,
@@ -26,9 +28,11 @@ static void make_plan(const ragg_config_t *cfg, const ragg_report_t *report, int
   pl->nm = ragg_mixed_rows(&p, n);
   pl->need_dist = ragg_plan_needs_distances(cfg, report);
   pl->inpass = pl->pre && ragg_cpu_mixes_in_pass(cfg, n, pl->nm);
+  pl->anchor_only = cfg->rule == RAGG_RULE_CENTERED_CLIP && cfg->iters == 1 && !pl->pre &&
+                    !(report && report->scores);
+  /* the mean behind a pre-step combines the inputs with W^T weights */
   pl->materialize = pl->pre && !pl->inpass &&
-                    (ragg_rule_is_coordinatewise((int)cfg->rule) ||
-                     cfg->rule == RAGG_RULE_BULYAN || cfg->rule == RAGG_RULE_MEAN);
+                    (ragg_rule_is_coordinatewise((int)cfg->rule) || cfg->rule == RAGG_RULE_BULYAN);
 }
 
 /* Workspace layout, in this order (8-byte aligned pieces). */
@@ -104,7 +108,8 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
     if (L > n && !anchor_row) {
       /* distances of the inputs, then the origin as point n */
       double *Dn = (double *)(ws + lo.mix); /* n x n staging */
-      if (ragg_cpu_distances(in->dtype, rows, n, d, cfg->distances, Dn, N,
+      if (ragg_cpu_distances(in->dtype, rows, n, d, cfg->distances,
+                             pl.anchor_only ? RAGG_PAIRS_DIAG : RAGG_PAIRS_ALL, Dn, N,
                              (double *)(ws + lo.parts)))
         return ragg_set_error(ctx, RAGG_ERR_OUT_OF_MEMORY,
                               "ragg_aggregate: out of memory in the Gram pass");
@@ -115,7 +120,8 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
       D[n * L + n] = 0.0;
       N[n] = 0.0;
     } else {
-      if (ragg_cpu_distances(in->dtype, rows, L, d, cfg->distances, D, N,
+      if (ragg_cpu_distances(in->dtype, rows, L, d, cfg->distances,
+                             pl.anchor_only ? RAGG_PAIRS_LAST : RAGG_PAIRS_ALL, D, N,
                              (double *)(ws + lo.parts)))
         return ragg_set_error(ctx, RAGG_ERR_OUT_OF_MEMORY,
                               "ragg_aggregate: out of memory in the Gram pass");
@@ -141,7 +147,8 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
   const void *const *crow = rows;
   ragg_dtype_t ct = in->dtype;
   int64_t cn = n;
-  if (pl.materialize || pl.inpass) {
+  int mean_pre = cfg->rule == RAGG_RULE_MEAN && pl.pre && !pl.need_dist;
+  if (pl.materialize || pl.inpass || mean_pre) {
     if (!pl.need_dist) { /* bucketing alone needs no distances */
       D = N = NULL;
     }
@@ -183,12 +190,16 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
   }
 
   if (cfg->rule == RAGG_RULE_MEAN && !pl.need_dist) {
-    for (int64_t i = 0; i < pl.nm; ++i) alpha[i] = 1.0 / (double)pl.nm;
-    ragg_cpu_combine(ct, crow, alpha, cn, d, in->dtype, out);
+    /* behind bucketing: the mean of the n' group means as weights over the
+     * inputs, the sums ragg_solve forms when distances are at hand */
+    double *beta = io.scratch;
+    for (int64_t i = 0; i < pl.nm; ++i) beta[i] = 1.0 / (double)pl.nm;
+    ragg_weights_over_inputs(&p, &io, beta, pl.nm);
+    ragg_cpu_combine(in->dtype, rows, alpha, n, d, in->dtype, out);
     if (report) {
       for (int64_t i = 0; i < n; ++i) {
-        if (report->selected) report->selected[i] = 1;
-        if (report->weights && !pl.pre) report->weights[i] = 1.0 / (double)n;
+        if (report->selected) report->selected[i] = alpha[i] != 0.0;
+        if (report->weights) report->weights[i] = alpha[i];
       }
     }
     return RAGG_SUCCESS;

@@ -106,9 +106,18 @@ RAGG_CLONES static void block_pair(const double *buf, int64_t i, int64_t j, int 
   Gi[j] += reduce_lanes(c);
 }
 
-/* One block's contribution to the upper triangle of G (diagonal included). */
-static void gram_block(const double *buf, int64_t L, int direct, double *G) {
+/* One block's contribution to the upper triangle of G (diagonal included),
+ * or to the pairs `pairs` names (a pair's sum is the same whichever of
+ * block_pair and block_tile2x4 forms it). */
+static void gram_block(const double *buf, int64_t L, int direct, int pairs, double *G) {
   int64_t i = 0;
+  if (pairs != RAGG_PAIRS_ALL) {
+    for (; i < L; ++i) {
+      block_pair(buf, i, i, 0, G + i * L);
+      if (pairs == RAGG_PAIRS_LAST && i + 1 < L) block_pair(buf, i, L - 1, direct, G + i * L);
+    }
+    return;
+  }
   for (; i + 2 <= L; i += 2) {
     double *Gi = G + i * L, *Gi1 = Gi + L;
     block_pair(buf, i, i, 0, Gi); /* squared norms: dot products in both modes */
@@ -125,7 +134,7 @@ static void gram_block(const double *buf, int64_t L, int direct, double *G) {
 }
 
 int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
-                      ragg_distances_t mode, double *R, double *part_buf) {
+                      ragg_distances_t mode, int pairs, double *R, double *part_buf) {
   int64_t parts = ragg_cpu_gram_parts(L, d), nblocks = (d + BLOCK - 1) / BLOCK;
   int failed = 0;
 #pragma omp parallel if (parts > 1)
@@ -144,7 +153,7 @@ int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_
       for (int64_t b = b0; b < b1; ++b) {
         int64_t k0 = b * BLOCK, len = d - k0 < BLOCK ? d - k0 : BLOCK;
         load_block(t, rows, L, k0, len, buf);
-        gram_block(buf, L, mode == RAGG_DISTANCES_DIRECT, G);
+        gram_block(buf, L, mode == RAGG_DISTANCES_DIRECT, pairs, G);
       }
     }
     free(buf);
@@ -181,9 +190,10 @@ void ragg_distances_finalize(const double *R, int64_t L, ragg_distances_t mode, 
 }
 
 int ragg_cpu_distances(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
-                       ragg_distances_t mode, double *D, double *N, double *part_buf) {
+                       ragg_distances_t mode, int pairs, double *D, double *N,
+                       double *part_buf) {
   /* R may share D's storage: finalize reads the upper triangle in order. */
-  if (ragg_cpu_gram_raw(t, rows, L, d, mode, D, part_buf)) return 1;
+  if (ragg_cpu_gram_raw(t, rows, L, d, mode, pairs, D, part_buf)) return 1;
   ragg_distances_finalize(D, L, mode, D, N);
   return 0;
 }

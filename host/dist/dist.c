@@ -265,8 +265,7 @@ static void shard_plan(const ragg_config_t *cfg, const ragg_report_t *report, in
   /* Every pre-step reads the norms (excluded rows get weight 0), bucketing too. */
   *need_dist = ragg_plan_needs_distances(cfg, report) || pre;
   *materialize = pre && !ragg_cpu_mixes_in_pass(cfg, P, *nm) &&
-                 (ragg_rule_is_coordinatewise((int)cfg->rule) || cfg->rule == RAGG_RULE_BULYAN ||
-                  cfg->rule == RAGG_RULE_MEAN);
+                 (ragg_rule_is_coordinatewise((int)cfg->rule) || cfg->rule == RAGG_RULE_BULYAN);
   size_t off = 0, l = (size_t)L;
 #define TAKE(field, bytes) (lo->field = off, off += ALIGN64(bytes))
   TAKE(D, sizeof(double) * l * l);
@@ -300,7 +299,7 @@ static ragg_status_t global_distances(const ragg_config_t *cfg, ragg_transport_t
   double *D = (double *)(ws + lo->D), *N = (double *)(ws + lo->N);
   double *R = L > Lg ? (double *)(ws + lo->mix) : D;
   if (s->c > 0)
-    ragg_cpu_gram_raw(dt, s->rows, Lg, s->c, cfg->distances, R, (double *)(ws + lo->parts));
+    ragg_cpu_gram_raw(dt, s->rows, Lg, s->c, cfg->distances, RAGG_PAIRS_ALL, R, (double *)(ws + lo->parts));
   else
     memset(R, 0, sizeof(double) * (size_t)(Lg * Lg));
   ragg_status_t st = t->allreduce_sum_f64(t, R, (size_t)(Lg * Lg));

@@ -224,6 +224,22 @@ static RAGG_HD void output_distances(const ragg_solve_io_t *io, double *Da) {
   }
 }
 
+RAGG_HD void ragg_weights_over_inputs(const ragg_solve_params_t *p, ragg_solve_io_t *io,
+                                      const double *beta, int64_t np) {
+  int64_t lin = io->n + io->has_anchor;
+  int pre = ragg_has_prestep(p);
+  for (int64_t j = 0; j < lin; ++j) {
+    if (!pre) {
+      io->alpha[j] = beta[j];
+      continue;
+    }
+    double a = 0.0;
+    for (int64_t b = 0; b < np; ++b)
+      if (beta[b] != 0.0 && io->mix[b * lin + j] != 0.0) a += beta[b] * io->mix[b * lin + j];
+    io->alpha[j] = a;
+  }
+}
+
 RAGG_HD int ragg_solve(const ragg_solve_params_t *p, ragg_solve_io_t *io) {
   int64_t n = io->n, A = io->has_anchor, lin = n + A;
   int pre = ragg_has_prestep(p);
@@ -283,18 +299,7 @@ RAGG_HD int ragg_solve(const ragg_solve_params_t *p, ragg_solve_io_t *io) {
       for (int64_t i = 0; i < np; ++i) rio.beta[i] = i < nm ? 1.0 / (double)nm : 0.0;
       break;
   }
-  /* alpha = W^T beta over the original inputs (and the anchor). */
-  for (int64_t j = 0; j < lin; ++j) {
-    if (!pre) {
-      io->alpha[j] = rio.beta[j];
-      continue;
-    }
-    double a = 0.0;
-    for (int64_t b = 0; b < np; ++b)
-      if (rio.beta[b] != 0.0 && io->mix[b * lin + j] != 0.0)
-        a += rio.beta[b] * io->mix[b * lin + j];
-    io->alpha[j] = a;
-  }
+  ragg_weights_over_inputs(p, io, rio.beta, np);
   if (io->selected)
     for (int64_t i = 0; i < n; ++i) io->selected[i] = io->alpha[i] != 0.0;
   if (io->scores) {

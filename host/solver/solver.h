@@ -76,6 +76,10 @@ RAGG_HD int ragg_has_prestep(const ragg_solve_params_t *p);
 
 /* Builds the pre-step transform W (n' x n) from D and N. */
 RAGG_HD void ragg_build_transform(const ragg_solve_params_t *p, ragg_solve_io_t *io);
+/* alpha = W^T beta over the original inputs (and the anchor) for weights beta
+ * over the np transformed points (alpha = beta without a pre-step). */
+RAGG_HD void ragg_weights_over_inputs(const ragg_solve_params_t *p, ragg_solve_io_t *io,
+                                      const double *beta, int64_t np);
 /* Runs the rule; returns 0, or 1 when the rule met no finite candidate. */
 RAGG_HD int ragg_solve(const ragg_solve_params_t *p, ragg_solve_io_t *io);
 
