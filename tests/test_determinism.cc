@@ -1,12 +1,16 @@
-// Same inputs, same bits: on repeated calls and whatever the thread count
-// (the Gram pass splits d into parts that depend on n and d only, and every
-// sum runs in an order fixed by the code).
+// Same inputs, same bits: on repeated calls, whatever the thread count (the
+// Gram pass splits d into parts that depend on n and d only, and every sum
+// runs in an order fixed by the code), and whatever the vector ISA
+// (RAGG_CPU_SIMD=0 runs the general coordinate path and the 256-bit Gram
+// kernels; on an AVX-512 machine the default runs the 512-bit ones).
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "robustagg.h"
@@ -18,6 +22,7 @@ struct Case {
   ragg_rule_t rule;
   int64_t f;
   int pre;  // 0 none, 1 NNM, 2 ARC, 3 bucketing
+  ragg_distances_t distances = RAGG_DISTANCES_GRAM;
 };
 
 std::vector<uint8_t> run(const Case &c, const std::vector<float> &x, int64_t n, int64_t d,
@@ -27,6 +32,7 @@ std::vector<uint8_t> run(const Case &c, const std::vector<float> &x, int64_t n, 
   EXPECT_EQ(ragg_context_create(&ctx, RAGG_BACKEND_CPU, 0), RAGG_SUCCESS);
   ragg_config_t cfg;
   ragg_config_init(&cfg, c.rule, c.f);
+  cfg.distances = c.distances;
   if (c.pre == 1) cfg.mix = RAGG_MIX_NNM;
   if (c.pre == 2) cfg.adaptive_clip = 1;
   if (c.pre == 3) cfg.mix = RAGG_MIX_BUCKETING, cfg.bucket_size = 2, cfg.seed = 7;
@@ -44,13 +50,23 @@ std::vector<uint8_t> run(const Case &c, const std::vector<float> &x, int64_t n, 
   return bits;
 }
 
-TEST(Determinism, SameBitsOnRepeatedCallsAndAcrossThreadCounts) {
-  const int64_t n = 17, d = 40003;  // n * d above the single-thread threshold; d odd
-  std::mt19937_64 rng(20261127);
+std::vector<float> inputs(int64_t n, int64_t d) {
+  std::mt19937_64 rng(20261127 + (uint64_t)n);
   std::normal_distribution<float> g(0.0f, 1.0f);
   std::vector<float> x(n * d);
   for (auto &v : x) v = g(rng);
   for (int64_t k = 0; k < d; k += 3) x[2 * d + k] = -1e6f * x[2 * d + k];  // one hostile row
+  return x;
+}
+
+struct PlainPaths {
+  PlainPaths() { setenv("RAGG_CPU_SIMD", "0", 1); }
+  ~PlainPaths() { unsetenv("RAGG_CPU_SIMD"); }
+};
+
+TEST(Determinism, SameBitsOnRepeatedCallsAndAcrossThreadCounts) {
+  const int64_t n = 17, d = 40003;  // n * d above the single-thread threshold; d odd
+  const std::vector<float> x = inputs(n, d);
   const Case cases[] = {
       {"median", RAGG_RULE_MEDIAN, 3, 0},       {"trimmed_mean", RAGG_RULE_TRIMMED_MEAN, 3, 0},
       {"meamed", RAGG_RULE_MEAMED, 3, 0},       {"krum", RAGG_RULE_KRUM, 3, 0},
@@ -67,6 +83,34 @@ TEST(Determinism, SameBitsOnRepeatedCallsAndAcrossThreadCounts) {
     EXPECT_EQ(run(c, x, n, d, 1), ref) << "repeated call, 1 thread";
     EXPECT_EQ(run(c, x, n, d, 2), ref) << "2 threads";
     EXPECT_EQ(run(c, x, n, d, 3), ref) << "3 threads";
+    PlainPaths plain;
+    EXPECT_EQ(run(c, x, n, d, 2), ref) << "RAGG_CPU_SIMD=0";
+  }
+}
+
+// The Gram kernels' tile shapes change with n (4 x 4 and 2 x 4 tiles of
+// 512-bit vectors, 2 x 2 of 256-bit halves, single pairs for what is left)
+// and the block length with n: every shape gives the sums of a pair-by-pair
+// loop.
+TEST(Determinism, GramKernelsAgreeAcrossVectorWidths) {
+  for (int64_t n : {5, 8, 11, 16, 23, 40}) {
+    const int64_t d = 30011;
+    const std::vector<float> x = inputs(n, d);
+    const int64_t f = (n - 3) / 4;
+    const Case cases[] = {
+        {"krum", RAGG_RULE_KRUM, f, 0},
+        {"krum direct", RAGG_RULE_KRUM, f, 0, RAGG_DISTANCES_DIRECT},
+        {"geomed", RAGG_RULE_GEOMED, f, 0},
+        {"centered_clip", RAGG_RULE_CENTERED_CLIP, f, 0},
+        {"caf", RAGG_RULE_CAF, f, 0},
+        {"median+nnm", RAGG_RULE_MEDIAN, f, 1},
+    };
+    for (const Case &c : cases) {
+      SCOPED_TRACE(std::string(c.name) + " n=" + std::to_string(n));
+      const std::vector<uint8_t> ref = run(c, x, n, d, 2);
+      PlainPaths plain;
+      EXPECT_EQ(run(c, x, n, d, 2), ref) << "RAGG_CPU_SIMD=0";
+    }
   }
 }
 

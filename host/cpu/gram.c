@@ -26,18 +26,31 @@ int64_t ragg_cpu_gram_parts(int64_t L, int64_t d) {
 #define RAGG_CLONES
 #endif
 
-/* Widens BLOCK values of each row to double. */
+/* Values per row per block of the Gram pass: small enough for few rows that
+ * the widened block stays in L1 between its reads from memory, large enough
+ * for many rows that the per-block reductions of the n x n sums do not
+ * dominate (measured on an AVX-512 EPYC: n = 8/16 best at 128, n = 32/64 at
+ * 2048-4096). Depends on L alone, so the order of the sums does not depend
+ * on the machine or the thread count. */
+static int64_t gram_block_size(int64_t L) {
+  if (L <= 16) return 128;
+  int64_t bs = 2048; /* at most 1 MiB of widened rows per thread */
+  while (bs > 128 && L * bs * (int64_t)sizeof(double) > ((int64_t)1 << 20)) bs /= 2;
+  return bs;
+}
+
+/* Widens bs values of each row to double. */
 RAGG_CLONES static void load_block(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t k0,
-                                   int64_t len, double *buf) {
+                                   int64_t len, int64_t bs, double *buf) {
   for (int64_t i = 0; i < L; ++i) {
-    double *b = buf + i * BLOCK;
+    double *b = buf + i * bs;
     if (t == RAGG_F32) {
       const float *r = (const float *)rows[i] + k0;
       for (int64_t k = 0; k < len; ++k) b[k] = (double)r[k];
     } else {
       for (int64_t k = 0; k < len; ++k) b[k] = (double)ragg_load(t, rows[i], k0 + k);
     }
-    for (int64_t k = len; k < BLOCK; ++k) b[k] = 0.0;
+    for (int64_t k = len; k < bs; ++k) b[k] = 0.0;
   }
 }
 
@@ -70,12 +83,12 @@ typedef double v8d __attribute__((vector_size(LANES * sizeof(double))));
     }                            \
   } while (0)
 
-RAGG_CLONES static void block_tile2x4(const double *buf, int64_t i, int64_t j0, int direct,
-                                      double *G, int64_t L) {
+RAGG_CLONES static void block_tile2x4(const double *buf, int64_t bs, int64_t i, int64_t j0,
+                                      int direct, double *G, int64_t L) {
   v8d c[2][4] = {{{0}}};
-  const double *a0 = buf + i * BLOCK, *a1 = a0 + BLOCK;
-  const double *b0 = buf + j0 * BLOCK, *b1 = b0 + BLOCK, *b2 = b1 + BLOCK, *b3 = b2 + BLOCK;
-  for (int64_t k = 0; k < BLOCK; k += LANES) {
+  const double *a0 = buf + i * bs, *a1 = a0 + bs;
+  const double *b0 = buf + j0 * bs, *b1 = b0 + bs, *b2 = b1 + bs, *b3 = b2 + bs;
+  for (int64_t k = 0; k < bs; k += LANES) {
     v8d x0 = load8(a0 + k), x1 = load8(a1 + k);
     v8d y0 = load8(b0 + k), y1 = load8(b1 + k), y2 = load8(b2 + k), y3 = load8(b3 + k);
     PAIR_STEP(c[0][0], x0, y0);
@@ -91,55 +104,174 @@ RAGG_CLONES static void block_tile2x4(const double *buf, int64_t i, int64_t j0, 
     for (int q = 0; q < 4; ++q) G[(i + r) * L + j0 + q] += reduce_lanes(c[r][q]);
 }
 
-RAGG_CLONES static void block_pair(const double *buf, int64_t i, int64_t j, int direct,
-                                   double *Gi) {
+RAGG_CLONES static void block_pair(const double *buf, int64_t bs, int64_t i, int64_t j,
+                                   int direct, double *Gi) {
   v8d c = {0};
-  const double *a = buf + i * BLOCK, *b = buf + j * BLOCK;
+  const double *a = buf + i * bs, *b = buf + j * bs;
   if (direct && i != j) {
-    for (int64_t k = 0; k < BLOCK; k += LANES) {
+    for (int64_t k = 0; k < bs; k += LANES) {
       v8d t = load8(a + k) - load8(b + k);
       c += t * t;
     }
   } else {
-    for (int64_t k = 0; k < BLOCK; k += LANES) c += load8(a + k) * load8(b + k);
+    for (int64_t k = 0; k < bs; k += LANES) c += load8(a + k) * load8(b + k);
   }
   Gi[j] += reduce_lanes(c);
 }
 
+RAGG_CLONES static void block_tile4x4(const double *buf, int64_t bs, int64_t i, int64_t j0,
+                                      int direct, double *G, int64_t L) {
+  v8d c[4][4] = {{{0}}};
+  const double *a0 = buf + i * bs, *a1 = a0 + bs, *a2 = a1 + bs, *a3 = a2 + bs;
+  const double *b0 = buf + j0 * bs, *b1 = b0 + bs, *b2 = b1 + bs, *b3 = b2 + bs;
+  for (int64_t k = 0; k < bs; k += LANES) {
+    v8d x[4] = {load8(a0 + k), load8(a1 + k), load8(a2 + k), load8(a3 + k)};
+    v8d y[4] = {load8(b0 + k), load8(b1 + k), load8(b2 + k), load8(b3 + k)};
+    for (int r = 0; r < 4; ++r)
+      for (int q = 0; q < 4; ++q) PAIR_STEP(c[r][q], x[r], y[q]);
+  }
+  for (int r = 0; r < 4; ++r)
+    for (int q = 0; q < 4; ++q) G[(i + r) * L + j0 + q] += reduce_lanes(c[r][q]);
+}
+
+/* The same sums with the eight lanes of a pair held as two halves of four
+ * (lanes 0-3 and 4-7 of each step of eight), for ISAs with 256-bit vectors:
+ * a generic 512-bit vector compiles to scalar shuffles on AVX2. Every lane
+ * adds what it adds in the 512-bit kernels, in the same order, and the
+ * lanes reduce in the same order, so both families give the same bits. */
+typedef double v4d __attribute__((vector_size(4 * sizeof(double))));
+#define load4(p)                  \
+  __extension__({                 \
+    v4d v_;                       \
+    memcpy(&v_, (p), sizeof(v_)); \
+    v_;                           \
+  })
+#define reduce_halves(lo, hi) \
+  ((((lo)[0] + (lo)[1]) + ((lo)[2] + (lo)[3])) + (((hi)[0] + (hi)[1]) + ((hi)[2] + (hi)[3])))
+#define HALF_STEP(acc, x, y)     \
+  do {                           \
+    if (direct) {                \
+      v4d t_ = (x) - (y);        \
+      (acc) += t_ * t_;          \
+    } else {                     \
+      (acc) += (x) * (y);        \
+    }                            \
+  } while (0)
+
+RAGG_CLONES static void half_pair(const double *buf, int64_t bs, int64_t i, int64_t j, int direct,
+                                  double *Gi) {
+  v4d lo = {0}, hi = {0};
+  const double *a = buf + i * bs, *b = buf + j * bs;
+  for (int64_t k = 0; k < bs; k += LANES) {
+    HALF_STEP(lo, load4(a + k), load4(b + k));
+    HALF_STEP(hi, load4(a + k + 4), load4(b + k + 4));
+  }
+  Gi[j] += reduce_halves(lo, hi);
+}
+
+/* Rows i, i+1 against columns j0, j0+1: 8 accumulators, 4 loads per half. */
+RAGG_CLONES static void half_tile2x2(const double *buf, int64_t bs, int64_t i, int64_t j0,
+                                     int direct, double *G, int64_t L) {
+  v4d lo[2][2] = {{{0}}}, hi[2][2] = {{{0}}};
+  const double *a0 = buf + i * bs, *a1 = a0 + bs, *b0 = buf + j0 * bs, *b1 = b0 + bs;
+  for (int64_t k = 0; k < bs; k += LANES) {
+    v4d x0 = load4(a0 + k), x1 = load4(a1 + k), y0 = load4(b0 + k), y1 = load4(b1 + k);
+    HALF_STEP(lo[0][0], x0, y0);
+    HALF_STEP(lo[0][1], x0, y1);
+    HALF_STEP(lo[1][0], x1, y0);
+    HALF_STEP(lo[1][1], x1, y1);
+    x0 = load4(a0 + k + 4), x1 = load4(a1 + k + 4), y0 = load4(b0 + k + 4), y1 = load4(b1 + k + 4);
+    HALF_STEP(hi[0][0], x0, y0);
+    HALF_STEP(hi[0][1], x0, y1);
+    HALF_STEP(hi[1][0], x1, y0);
+    HALF_STEP(hi[1][1], x1, y1);
+  }
+  for (int r = 0; r < 2; ++r)
+    for (int q = 0; q < 2; ++q) G[(i + r) * L + j0 + q] += reduce_halves(lo[r][q], hi[r][q]);
+}
+
+/* 512-bit kernels where the CPU has AVX-512 (32 vector registers), unless
+ * RAGG_CPU_SIMD=0 asks for the plainer paths (the same bits either way). */
+static int wide_vectors(void) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(RAGG_NO_CLONES) && !defined(__clang__)
+  const char *env = getenv("RAGG_CPU_SIMD");
+  if (env && strcmp(env, "0") == 0) return 0;
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f");
+#else
+  return 0;
+#endif
+}
+
 /* One block's contribution to the upper triangle of G (diagonal included),
- * or to the pairs `pairs` names (a pair's sum is the same whichever of
- * block_pair and block_tile2x4 forms it). */
-static void gram_block(const double *buf, int64_t L, int direct, int pairs, double *G) {
+ * or to the pairs `pairs` names (a pair's sum is the same whichever kernel
+ * forms it). */
+static void gram_block(const double *buf, int64_t bs, int64_t L, int direct, int pairs,
+                       int wide, double *G) {
   int64_t i = 0;
+  if (!wide) {
+    if (pairs != RAGG_PAIRS_ALL) {
+      for (; i < L; ++i) {
+        half_pair(buf, bs, i, i, 0, G + i * L);
+        if (pairs == RAGG_PAIRS_LAST && i + 1 < L) half_pair(buf, bs, i, L - 1, direct, G + i * L);
+      }
+      return;
+    }
+    for (; i + 2 <= L; i += 2) {
+      double *Gi = G + i * L, *Gi1 = Gi + L;
+      half_pair(buf, bs, i, i, 0, Gi);
+      half_pair(buf, bs, i, i + 1, direct, Gi);
+      half_pair(buf, bs, i + 1, i + 1, 0, Gi1);
+      int64_t j = i + 2;
+      for (; j + 2 <= L; j += 2) half_tile2x2(buf, bs, i, j, direct, G, L);
+      for (; j < L; ++j) {
+        half_pair(buf, bs, i, j, direct, Gi);
+        half_pair(buf, bs, i + 1, j, direct, Gi1);
+      }
+    }
+    if (i < L) half_pair(buf, bs, i, i, 0, G + i * L);
+    return;
+  }
   if (pairs != RAGG_PAIRS_ALL) {
     for (; i < L; ++i) {
-      block_pair(buf, i, i, 0, G + i * L);
-      if (pairs == RAGG_PAIRS_LAST && i + 1 < L) block_pair(buf, i, L - 1, direct, G + i * L);
+      block_pair(buf, bs, i, i, 0, G + i * L);
+      if (pairs == RAGG_PAIRS_LAST && i + 1 < L) block_pair(buf, bs, i, L - 1, direct, G + i * L);
     }
     return;
   }
+  for (; i + 4 <= L; i += 4) {
+    for (int64_t r = 0; r < 4; ++r)
+      for (int64_t j = i + r; j < i + 4; ++j)
+        block_pair(buf, bs, i + r, j, j == i + r ? 0 : direct, G + (i + r) * L);
+    int64_t j = i + 4;
+    for (; j + 4 <= L; j += 4) block_tile4x4(buf, bs, i, j, direct, G, L);
+    for (; j < L; ++j)
+      for (int64_t r = 0; r < 4; ++r) block_pair(buf, bs, i + r, j, direct, G + (i + r) * L);
+  }
   for (; i + 2 <= L; i += 2) {
     double *Gi = G + i * L, *Gi1 = Gi + L;
-    block_pair(buf, i, i, 0, Gi); /* squared norms: dot products in both modes */
-    block_pair(buf, i, i + 1, direct, Gi);
-    block_pair(buf, i + 1, i + 1, 0, Gi1);
+    block_pair(buf, bs, i, i, 0, Gi); /* squared norms: dot products in both modes */
+    block_pair(buf, bs, i, i + 1, direct, Gi);
+    block_pair(buf, bs, i + 1, i + 1, 0, Gi1);
     int64_t j = i + 2;
-    for (; j + 4 <= L; j += 4) block_tile2x4(buf, i, j, direct, G, L);
+    for (; j + 4 <= L; j += 4) block_tile2x4(buf, bs, i, j, direct, G, L);
     for (; j < L; ++j) {
-      block_pair(buf, i, j, direct, Gi);
-      block_pair(buf, i + 1, j, direct, Gi1);
+      block_pair(buf, bs, i, j, direct, Gi);
+      block_pair(buf, bs, i + 1, j, direct, Gi1);
     }
   }
-  if (i < L) block_pair(buf, i, i, 0, G + i * L);
+  if (i < L) block_pair(buf, bs, i, i, 0, G + i * L);
 }
 
 int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
                       ragg_distances_t mode, int pairs, double *R, double *part_buf) {
-  int64_t parts = ragg_cpu_gram_parts(L, d), nblocks = (d + BLOCK - 1) / BLOCK;
+  int wide = wide_vectors();
+  int64_t bs = gram_block_size(L), parts = ragg_cpu_gram_parts(L, d),
+          nblocks = (d + bs - 1) / bs;
   int failed = 0;
 #pragma omp parallel if (parts > 1)
   {
-    double *buf = (double *)malloc(sizeof(double) * (size_t)(L * BLOCK));
+    double *buf = (double *)malloc(sizeof(double) * (size_t)(L * bs));
     if (!buf) {
 #pragma omp atomic write
       failed = 1;
@@ -151,9 +283,9 @@ int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_
       if (!buf) continue;
       int64_t b0 = nblocks * p / parts, b1 = nblocks * (p + 1) / parts;
       for (int64_t b = b0; b < b1; ++b) {
-        int64_t k0 = b * BLOCK, len = d - k0 < BLOCK ? d - k0 : BLOCK;
-        load_block(t, rows, L, k0, len, buf);
-        gram_block(buf, L, mode == RAGG_DISTANCES_DIRECT, pairs, G);
+        int64_t k0 = b * bs, len = d - k0 < bs ? d - k0 : bs;
+        load_block(t, rows, L, k0, len, bs, buf);
+        gram_block(buf, bs, L, mode == RAGG_DISTANCES_DIRECT, pairs, wide, G);
       }
     }
     free(buf);
