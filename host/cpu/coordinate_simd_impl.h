@@ -34,8 +34,11 @@ static inline void store_result(ragg_dtype_t t, void *out, int64_t k0, int64_t l
   }
 }
 
-/* VW doubles; GCC splits them into whatever registers the ISA has. */
-typedef double VD __attribute__((vector_size(VW * sizeof(double))));
+/* Unaligned, aliasing views for whole-vector loads and stores: a memcpy of a
+ * vector compiles to 16-byte pieces on AVX2, and a 32-byte load of what two
+ * 16-byte stores just wrote stalls on store forwarding. */
+typedef VEC VEC_U __attribute__((aligned(4), may_alias));
+
 typedef float VF __attribute__((vector_size(VW * sizeof(float))));
 /* Half a tile as one native vector of doubles, with its 64-bit masks: the
  * compares and selects of MeaMed stay in registers at this width. */
@@ -46,7 +49,6 @@ typedef float VFH __attribute__((vector_size(HW * sizeof(float))));
 
 /* Sorted keys back to values (the key map is an involution). */
 #define KEYS_TO_FLOAT(k) ((VF)((k) ^ (((k) >> 31) & ((VEC){0} + 0x7FFFFFFF))))
-#define KEYS_TO_DOUBLE(k) __builtin_convertvector(KEYS_TO_FLOAT(k), VD)
 /* Lane-wise c ? a : b for a mask c of all-ones or zero lanes. */
 #define SELECT(c, a, b) ((VH)(((VM)(a) & (c)) | ((VM)(b) & ~(c))))
 
@@ -106,6 +108,13 @@ enum { CHUNK = 64, AHEAD = 8 };
 /* Stage row i's values k0 .. k0+len (len <= CHUNK); past len: zeros (those
  * lanes are never stored). */
 static inline void stage_row(ragg_dtype_t t, const void *row, int64_t k0, int64_t len, float *dst) {
+  if (t == RAGG_F32 && len == CHUNK) {
+    /* vector by vector: the tile loads that follow are forwarded from
+     * stores of their own width */
+    for (int l = 0; l < CHUNK; l += VW)
+      *(VEC_U *)(dst + l) = *(const VEC_U *)((const float *)row + k0 + l);
+    return;
+  }
   if (t == RAGG_F32) {
     memcpy(dst, (const float *)row + k0, sizeof(float) * (size_t)len);
   } else {
@@ -120,7 +129,7 @@ static inline void stage_row(ragg_dtype_t t, const void *row, int64_t k0, int64_
 static inline void mix_tile(const float *stage, int64_t n, const ragg_mix_terms_t *mt,
                             int64_t nm, int64_t off, VEC *v) {
   VF x[NET_NMAX + 1];
-  for (int64_t j = 0; j < n; ++j) memcpy(&x[j], stage + j * CHUNK + off, sizeof(VF));
+  for (int64_t j = 0; j < n; ++j) x[j] = (VF)(*(const VEC_U *)(stage + j * CHUNK + off));
   x[n] = (VF){0}; /* the padding terms' row: adds +0 to a sum that is never -0 */
   const int64_t c = mt->width;
   int64_t p = 0;
@@ -180,20 +189,25 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
           mix_tile(stage, n, mt, nm, off, v);
         } else {
           for (int64_t i = 0; i < n; ++i) {
-            memcpy(&v[i], stage + i * CHUNK + off, sizeof(VEC));
-            v[i] = bits_to_keys(v[i]);
+            v[i] = bits_to_keys(*(const VEC_U *)(stage + i * CHUNK + off));
           }
         }
         net(v);
+        /* in halves of native double vectors (a whole tile of doubles is
+         * two registers, which AVX2 code handles lane by lane) */
         if (op->rule == RAGG_RULE_MEDIAN) {
-          VD a = KEYS_TO_DOUBLE(v[(nm - 1) / 2]);
-          VD r = (nm & 1) ? a : (a + KEYS_TO_DOUBLE(v[nm / 2])) * 0.5;
-          memcpy(res, &r, sizeof(r));
+          for (int h = 0; h < 2; ++h) {
+            VH r = half_to_double(v[(nm - 1) / 2], h);
+            if (!(nm & 1)) r = (r + half_to_double(v[nm / 2], h)) * 0.5;
+            memcpy(res + h * HW, &r, sizeof(r));
+          }
         } else if (op->rule == RAGG_RULE_TRIMMED_MEAN) {
-          VD acc = (VD){0};
-          for (int64_t i = op->f; i < nm - op->f; ++i) acc += KEYS_TO_DOUBLE(v[i]);
-          acc /= (double)(nm - 2 * op->f);
-          memcpy(res, &acc, sizeof(acc));
+          for (int h = 0; h < 2; ++h) {
+            VH acc = (VH){0};
+            for (int64_t i = op->f; i < nm - op->f; ++i) acc += half_to_double(v[i], h);
+            acc /= (double)(nm - 2 * op->f);
+            memcpy(res + h * HW, &acc, sizeof(acc));
+          }
         } else {
           meamed_half(v, nm, op->keep, 0, res);
           meamed_half(v, nm, op->keep, 1, res);
