@@ -83,6 +83,7 @@ typedef struct {
   ragg_rule_t rule;
   int64_t f_div;    /* f = n / f_div; 0: f = 0; negative: f = -f_div */
   int pre;          /* 0 none, 1 NNM, 2 ARC, 3 bucketing (s = 2) */
+  int general;      /* with RAGG_CPU_SIMD=0: the general coordinate path, mixed rows written */
 } row_t;
 
 /* Whether `name` is one of the comma-separated names in `list`. */
@@ -123,28 +124,31 @@ int main(int argc, char **argv) {
   printf("# floor: all-core streaming read %.2f GB/s\n", floor_gbs);
   printf("# x_read: time over one read of the input at the floor; DESIGN §3 targets: coordinate-wise\n"
          "# n <= 32 at >= 60%% of the floor (x_read <= 1.67); Gram-space n <= 16 at x_read <= 3\n");
-  printf("%-16s %5s %10s %6s %10s %8s %8s %7s\n", "rule", "n", "d", "dtype", "time(ms)", "GB/s", "%floor",
+  printf("%-18s %5s %10s %6s %10s %8s %8s %7s\n", "rule", "n", "d", "dtype", "time(ms)", "GB/s", "%floor",
          "x_read");
   const row_t rows[] = {
-      {"mean", RAGG_RULE_MEAN, 0, 0},
-      {"median", RAGG_RULE_MEDIAN, 4, 0},
-      {"trimmed_mean", RAGG_RULE_TRIMMED_MEAN, 4, 0},
-      {"meamed", RAGG_RULE_MEAMED, 4, 0},
-      {"krum", RAGG_RULE_KRUM, 4, 0},
-      {"multi_krum", RAGG_RULE_MULTI_KRUM, 4, 0},
-      {"geomed", RAGG_RULE_GEOMED, 4, 0},
-      {"centered_clip", RAGG_RULE_CENTERED_CLIP, 4, 0},
-      {"bulyan", RAGG_RULE_BULYAN, 8, 0},
-      {"monna", RAGG_RULE_MONNA, 4, 0},
-      {"caf", RAGG_RULE_CAF, 4, 0},
-      {"smea(f=1)", RAGG_RULE_SMEA, -1, 0},
-      {"brute(f=1)", RAGG_RULE_BRUTE, -1, 0},
-      {"krum+nnm", RAGG_RULE_KRUM, 4, 1},
-      {"krum+arc", RAGG_RULE_KRUM, 4, 2},
-      {"krum+bucket2", RAGG_RULE_KRUM, 8, 3},
-      {"median+nnm", RAGG_RULE_MEDIAN, 4, 1},
-      {"median+arc", RAGG_RULE_MEDIAN, 4, 2},
-      {"median+bucket2", RAGG_RULE_MEDIAN, 8, 3},
+      {"mean", RAGG_RULE_MEAN, 0, 0, 0},
+      {"median", RAGG_RULE_MEDIAN, 4, 0, 0},
+      {"trimmed_mean", RAGG_RULE_TRIMMED_MEAN, 4, 0, 0},
+      {"meamed", RAGG_RULE_MEAMED, 4, 0, 0},
+      {"krum", RAGG_RULE_KRUM, 4, 0, 0},
+      {"multi_krum", RAGG_RULE_MULTI_KRUM, 4, 0, 0},
+      {"geomed", RAGG_RULE_GEOMED, 4, 0, 0},
+      {"centered_clip", RAGG_RULE_CENTERED_CLIP, 4, 0, 0},
+      {"bulyan", RAGG_RULE_BULYAN, 8, 0, 0},
+      {"monna", RAGG_RULE_MONNA, 4, 0, 0},
+      {"caf", RAGG_RULE_CAF, 4, 0, 0},
+      {"smea(f=1)", RAGG_RULE_SMEA, -1, 0, 0},
+      {"brute(f=1)", RAGG_RULE_BRUTE, -1, 0, 0},
+      {"krum+nnm", RAGG_RULE_KRUM, 4, 1, 0},
+      {"krum+arc", RAGG_RULE_KRUM, 4, 2, 0},
+      {"krum+bucket2", RAGG_RULE_KRUM, 8, 3, 0},
+      {"median+nnm", RAGG_RULE_MEDIAN, 4, 1, 0},
+      {"median+arc", RAGG_RULE_MEDIAN, 4, 2, 0},
+      {"median+bucket2", RAGG_RULE_MEDIAN, 8, 3, 0},
+      /* the same two with the mixed rows written to the workspace first */
+      {"median:general", RAGG_RULE_MEDIAN, 4, 0, 1},
+      {"median+nnm:general", RAGG_RULE_MEDIAN, 4, 1, 1},
   };
   const int64_t ns[] = {8, 16, 32, 64};
   ragg_context_t *ctx;
@@ -164,17 +168,19 @@ int main(int argc, char **argv) {
       if (rows[r].pre == 3) cfg.mix = RAGG_MIX_BUCKETING, cfg.bucket_size = 2;
       if (rows[r].rule == RAGG_RULE_BULYAN && n < 4 * cfg.f + 3) cfg.f = (n - 3) / 4;
       ragg_status_t st = RAGG_SUCCESS;
+      if (rows[r].general) setenv("RAGG_CPU_SIMD", "0", 1);
       for (int k = 0; k <= reps && st == RAGG_SUCCESS; ++k) {
         double t0 = omp_get_wtime();
         st = ragg_aggregate(ctx, &cfg, RAGG_F32, x, n, d, d, out, NULL);
         if (k > 0) t[k - 1] = omp_get_wtime() - t0; /* the first call sizes the workspace */
       }
+      unsetenv("RAGG_CPU_SIMD");
       if (st != RAGG_SUCCESS) {
-        printf("%-16s %5lld  %s\n", rows[r].name, (long long)n, ragg_last_error(ctx));
+        printf("%-18s %5lld  %s\n", rows[r].name, (long long)n, ragg_last_error(ctx));
         continue;
       }
       double tm = median_of(t, reps), gbs = bytes / tm / 1e9;
-      printf("%-16s %5lld %10lld %6s %10.2f %8.2f %7.1f%% %7.2f\n", rows[r].name, (long long)n,
+      printf("%-18s %5lld %10lld %6s %10.2f %8.2f %7.1f%% %7.2f\n", rows[r].name, (long long)n,
              (long long)d, "f32", tm * 1e3, gbs, 100.0 * gbs / floor_gbs, floor_gbs / gbs);
     }
     /* baselines */
@@ -186,7 +192,7 @@ int main(int argc, char **argv) {
         t[k] = omp_get_wtime() - t0;
       }
       double tm = median_of(t, 3), gbs = (double)n * (double)dq * 4.0 / tm / 1e9;
-      printf("%-16s %5lld %10lld %6s %10.2f %8.2f %7.1f%% %7.2f\n", "base:qsort_med", (long long)n,
+      printf("%-18s %5lld %10lld %6s %10.2f %8.2f %7.1f%% %7.2f\n", "base:qsort_med", (long long)n,
              (long long)dq, "f32", tm * 1e3, gbs, 100.0 * gbs / floor_gbs, floor_gbs / gbs);
     }
   }

@@ -1,8 +1,9 @@
 // Same inputs, same bits: on repeated calls, whatever the thread count (the
 // Gram pass splits d into parts that depend on n and d only, and every sum
 // runs in an order fixed by the code), and whatever the vector ISA
-// (RAGG_CPU_SIMD=0 runs the general coordinate path and the 256-bit Gram
-// kernels; on an AVX-512 machine the default runs the 512-bit ones).
+// (RAGG_CPU_SIMD=0 runs the general coordinate path, RAGG_CPU_SIMD=avx2 the
+// AVX2 networks and the 256-bit Gram kernels; on an AVX-512 machine the
+// default runs the 512-bit ones).
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -59,9 +60,9 @@ std::vector<float> inputs(int64_t n, int64_t d) {
   return x;
 }
 
-struct PlainPaths {
-  PlainPaths() { setenv("RAGG_CPU_SIMD", "0", 1); }
-  ~PlainPaths() { unsetenv("RAGG_CPU_SIMD"); }
+struct SimdLevel {
+  explicit SimdLevel(const char *level) { setenv("RAGG_CPU_SIMD", level, 1); }
+  ~SimdLevel() { unsetenv("RAGG_CPU_SIMD"); }
 };
 
 TEST(Determinism, SameBitsOnRepeatedCallsAndAcrossThreadCounts) {
@@ -83,8 +84,10 @@ TEST(Determinism, SameBitsOnRepeatedCallsAndAcrossThreadCounts) {
     EXPECT_EQ(run(c, x, n, d, 1), ref) << "repeated call, 1 thread";
     EXPECT_EQ(run(c, x, n, d, 2), ref) << "2 threads";
     EXPECT_EQ(run(c, x, n, d, 3), ref) << "3 threads";
-    PlainPaths plain;
-    EXPECT_EQ(run(c, x, n, d, 2), ref) << "RAGG_CPU_SIMD=0";
+    for (const char *level : {"0", "avx2"}) {
+      SimdLevel l(level);
+      EXPECT_EQ(run(c, x, n, d, 2), ref) << "RAGG_CPU_SIMD=" << level;
+    }
   }
 }
 
@@ -108,8 +111,8 @@ TEST(Determinism, GramKernelsAgreeAcrossVectorWidths) {
     for (const Case &c : cases) {
       SCOPED_TRACE(std::string(c.name) + " n=" + std::to_string(n));
       const std::vector<uint8_t> ref = run(c, x, n, d, 2);
-      PlainPaths plain;
-      EXPECT_EQ(run(c, x, n, d, 2), ref) << "RAGG_CPU_SIMD=0";
+      SimdLevel avx2("avx2");
+      EXPECT_EQ(run(c, x, n, d, 2), ref) << "RAGG_CPU_SIMD=avx2";
     }
   }
 }

@@ -1,6 +1,7 @@
 /* Picks the widest vector path the running CPU supports; where none exists
  * (x86-64 without AVX2, other architectures), or RAGG_CPU_SIMD=0 is set in
- * the environment, the general path runs. Both give the same bits. */
+ * the environment, the general path runs; RAGG_CPU_SIMD=avx2 stops at AVX2.
+ * All give the same bits. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +27,8 @@ static simd_fn pick(void) {
   if (env && strcmp(env, "0") == 0) return NULL;
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return ragg_coord_simd_avx512;
+  if (__builtin_cpu_supports("avx512f") && !(env && strcmp(env, "avx2") == 0))
+    return ragg_coord_simd_avx512;
   if (__builtin_cpu_supports("avx2")) return ragg_coord_simd_avx2;
   return NULL;
 #elif defined(__aarch64__)
