@@ -30,12 +30,15 @@ int64_t ragg_cpu_gram_parts(int64_t L, int64_t d) {
  * the widened block stays in L1 between its reads from memory, large enough
  * for many rows that the per-block reductions of the n x n sums do not
  * dominate (measured on an AVX-512 EPYC: n = 8/16 best at 128, n = 32/64 at
- * 2048-4096). Depends on L alone, so the order of the sums does not depend
- * on the machine or the thread count. */
-static int64_t gram_block_size(int64_t L) {
-  if (L <= 16) return 128;
-  int64_t bs = 2048; /* at most 1 MiB of widened rows per thread */
-  while (bs > 128 && L * bs * (int64_t)sizeof(double) > ((int64_t)1 << 20)) bs /= 2;
+ * 2048-4096). Depends on L and d alone, so the order of the sums does not
+ * depend on the machine or the thread count. */
+static int64_t gram_block_size(int64_t L, int64_t d) {
+  int64_t bs = 128;
+  if (L > 16) { /* at most 1 MiB of widened rows per thread */
+    bs = 2048;
+    while (bs > 128 && L * bs * (int64_t)sizeof(double) > ((int64_t)1 << 20)) bs /= 2;
+  }
+  while (bs > 8 && bs / 2 >= d) bs /= 2; /* a short row is one block, not a padded one */
   return bs;
 }
 
@@ -266,7 +269,7 @@ static void gram_block(const double *buf, int64_t bs, int64_t L, int direct, int
 int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
                       ragg_distances_t mode, int pairs, double *R, double *part_buf) {
   int wide = wide_vectors();
-  int64_t bs = gram_block_size(L), parts = ragg_cpu_gram_parts(L, d),
+  int64_t bs = gram_block_size(L, d), parts = ragg_cpu_gram_parts(L, d),
           nblocks = (d + bs - 1) / bs;
   int failed = 0;
 #pragma omp parallel if (parts > 1)
