@@ -183,11 +183,17 @@ static RAGG_HD void transform_distances(const ragg_solve_io_t *io, int64_t np, d
         Dp[a * np + b] = Dp[b * np + a] = 1.0 / 0.0;
         continue;
       }
-      const double *wb = W + b * lin;
-      double cross = 0.0;
-      for (int64_t l = 0; l < lin; ++l)
-        if (wb[l] != 0.0) cross += wb[l] * u[a * lin + l];
-      double v = (sig[a] - sig[b]) * (r[a] - r[b]) - 0.5 * (q[a] + q[b] - 2.0 * cross);
+      /* a^T D b formed from both sides and added: a function of the pair,
+       * not of which is a, so two identical mixed points (two inputs with
+       * the same neighbours) get bit-identical distances to a third one
+       * and their exact ties stay ties. */
+      const double *wa = W + a * lin, *wb = W + b * lin;
+      double ab = 0.0, ba = 0.0;
+      for (int64_t l = 0; l < lin; ++l) {
+        if (wb[l] != 0.0) ab += wb[l] * u[a * lin + l];
+        if (wa[l] != 0.0) ba += wa[l] * u[b * lin + l];
+      }
+      double v = (sig[a] - sig[b]) * (r[a] - r[b]) - 0.5 * (q[a] + q[b] - (ab + ba));
       Dp[a * np + b] = Dp[b * np + a] = v > 0.0 ? v : 0.0;
     }
 }
