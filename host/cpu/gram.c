@@ -63,28 +63,31 @@ typedef double v8d __attribute__((vector_size(LANES * sizeof(double))));
 
 /* Macros, not functions: a vector passed between functions built for
  * different ISAs (the clones below) would not agree on its calling convention. */
-#define load8(p)                   \
+#define LOADV(T, p)                \
   __extension__({                  \
-    v8d v_;                        \
+    T v_;                          \
     memcpy(&v_, (p), sizeof(v_));  \
     v_;                            \
   })
-#define reduce_lanes(a) \
-  ((((a)[0] + (a)[1]) + ((a)[2] + (a)[3])) + (((a)[4] + (a)[5]) + ((a)[6] + (a)[7])))
-
-/* Adds the block's contribution to G's rows i and i+1 for columns
- * j0..j0+3 (all < L, j0 > i+1): six rows read for eight pairs, each pair
- * keeping its own lanes, so the sums are those of a pair-by-pair loop.
- * Direct mode sums (a - b)^2, Gram mode a * b. */
-#define PAIR_STEP(acc, x, y)     \
+#define load8(p) LOADV(v8d, p)
+/* Four lanes from o, in the one order every kernel reduces them. */
+#define SUM4(a, o) ((((a)[(o)] + (a)[(o) + 1]) + ((a)[(o) + 2] + (a)[(o) + 3])))
+#define reduce_lanes(a) (SUM4(a, 0) + SUM4(a, 4))
+/* Direct mode sums (a - b)^2, Gram mode a * b, lane by lane. */
+#define STEP(T, acc, x, y)       \
   do {                           \
     if (direct) {                \
-      v8d t_ = (x) - (y);        \
+      T t_ = (x) - (y);          \
       (acc) += t_ * t_;          \
     } else {                     \
       (acc) += (x) * (y);        \
     }                            \
   } while (0)
+
+/* Adds the block's contribution to G's rows i and i+1 for columns
+ * j0..j0+3 (all < L, j0 > i+1): six rows read for eight pairs, each pair
+ * keeping its own lanes, so the sums are those of a pair-by-pair loop. */
+#define PAIR_STEP(acc, x, y) STEP(v8d, acc, x, y)
 
 RAGG_CLONES static void block_tile2x4(const double *buf, int64_t bs, int64_t i, int64_t j0,
                                       int direct, double *G, int64_t L) {
@@ -143,23 +146,9 @@ RAGG_CLONES static void block_tile4x4(const double *buf, int64_t bs, int64_t i, 
  * adds what it adds in the 512-bit kernels, in the same order, and the
  * lanes reduce in the same order, so both families give the same bits. */
 typedef double v4d __attribute__((vector_size(4 * sizeof(double))));
-#define load4(p)                  \
-  __extension__({                 \
-    v4d v_;                       \
-    memcpy(&v_, (p), sizeof(v_)); \
-    v_;                           \
-  })
-#define reduce_halves(lo, hi) \
-  ((((lo)[0] + (lo)[1]) + ((lo)[2] + (lo)[3])) + (((hi)[0] + (hi)[1]) + ((hi)[2] + (hi)[3])))
-#define HALF_STEP(acc, x, y)     \
-  do {                           \
-    if (direct) {                \
-      v4d t_ = (x) - (y);        \
-      (acc) += t_ * t_;          \
-    } else {                     \
-      (acc) += (x) * (y);        \
-    }                            \
-  } while (0)
+#define load4(p) LOADV(v4d, p)
+#define reduce_halves(lo, hi) (SUM4(lo, 0) + SUM4(hi, 0))
+#define HALF_STEP(acc, x, y) STEP(v4d, acc, x, y)
 
 RAGG_CLONES static void half_pair(const double *buf, int64_t bs, int64_t i, int64_t j, int direct,
                                   double *Gi) {
@@ -211,59 +200,41 @@ static int wide_vectors(void) {
  * forms it). */
 static void gram_block(const double *buf, int64_t bs, int64_t L, int direct, int pairs,
                        int wide, double *G) {
+  void (*pair)(const double *, int64_t, int64_t, int64_t, int, double *) =
+      wide ? block_pair : half_pair;
   int64_t i = 0;
-  if (!wide) {
-    if (pairs != RAGG_PAIRS_ALL) {
-      for (; i < L; ++i) {
-        half_pair(buf, bs, i, i, 0, G + i * L);
-        if (pairs == RAGG_PAIRS_LAST && i + 1 < L) half_pair(buf, bs, i, L - 1, direct, G + i * L);
-      }
-      return;
-    }
-    for (; i + 2 <= L; i += 2) {
-      double *Gi = G + i * L, *Gi1 = Gi + L;
-      half_pair(buf, bs, i, i, 0, Gi);
-      half_pair(buf, bs, i, i + 1, direct, Gi);
-      half_pair(buf, bs, i + 1, i + 1, 0, Gi1);
-      int64_t j = i + 2;
-      for (; j + 2 <= L; j += 2) half_tile2x2(buf, bs, i, j, direct, G, L);
-      for (; j < L; ++j) {
-        half_pair(buf, bs, i, j, direct, Gi);
-        half_pair(buf, bs, i + 1, j, direct, Gi1);
-      }
-    }
-    if (i < L) half_pair(buf, bs, i, i, 0, G + i * L);
-    return;
-  }
   if (pairs != RAGG_PAIRS_ALL) {
     for (; i < L; ++i) {
-      block_pair(buf, bs, i, i, 0, G + i * L);
-      if (pairs == RAGG_PAIRS_LAST && i + 1 < L) block_pair(buf, bs, i, L - 1, direct, G + i * L);
+      pair(buf, bs, i, i, 0, G + i * L);
+      if (pairs == RAGG_PAIRS_LAST && i + 1 < L) pair(buf, bs, i, L - 1, direct, G + i * L);
     }
     return;
   }
-  for (; i + 4 <= L; i += 4) {
+  for (; wide && i + 4 <= L; i += 4) {
     for (int64_t r = 0; r < 4; ++r)
       for (int64_t j = i + r; j < i + 4; ++j)
-        block_pair(buf, bs, i + r, j, j == i + r ? 0 : direct, G + (i + r) * L);
+        pair(buf, bs, i + r, j, j == i + r ? 0 : direct, G + (i + r) * L);
     int64_t j = i + 4;
     for (; j + 4 <= L; j += 4) block_tile4x4(buf, bs, i, j, direct, G, L);
     for (; j < L; ++j)
-      for (int64_t r = 0; r < 4; ++r) block_pair(buf, bs, i + r, j, direct, G + (i + r) * L);
+      for (int64_t r = 0; r < 4; ++r) pair(buf, bs, i + r, j, direct, G + (i + r) * L);
   }
   for (; i + 2 <= L; i += 2) {
     double *Gi = G + i * L, *Gi1 = Gi + L;
-    block_pair(buf, bs, i, i, 0, Gi); /* squared norms: dot products in both modes */
-    block_pair(buf, bs, i, i + 1, direct, Gi);
-    block_pair(buf, bs, i + 1, i + 1, 0, Gi1);
+    pair(buf, bs, i, i, 0, Gi); /* squared norms: dot products in both modes */
+    pair(buf, bs, i, i + 1, direct, Gi);
+    pair(buf, bs, i + 1, i + 1, 0, Gi1);
     int64_t j = i + 2;
-    for (; j + 4 <= L; j += 4) block_tile2x4(buf, bs, i, j, direct, G, L);
+    if (wide)
+      for (; j + 4 <= L; j += 4) block_tile2x4(buf, bs, i, j, direct, G, L);
+    else
+      for (; j + 2 <= L; j += 2) half_tile2x2(buf, bs, i, j, direct, G, L);
     for (; j < L; ++j) {
-      block_pair(buf, bs, i, j, direct, Gi);
-      block_pair(buf, bs, i + 1, j, direct, Gi1);
+      pair(buf, bs, i, j, direct, Gi);
+      pair(buf, bs, i + 1, j, direct, Gi1);
     }
   }
-  if (i < L) block_pair(buf, bs, i, i, 0, G + i * L);
+  if (i < L) pair(buf, bs, i, i, 0, G + i * L);
 }
 
 int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
