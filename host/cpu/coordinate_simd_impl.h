@@ -173,10 +173,12 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
       int64_t c0 = c * CHUNK, clen = d - c0 < CHUNK ? d - c0 : CHUNK;
       for (int64_t i = 0; i < n; ++i) {
         /* AHEAD rows ahead, wrapping into the next chunk: few enough lines
-         * in flight per cache set that they survive until used. */
+         * in flight per cache set that they survive until used. Up to AHEAD
+         * rows the hardware prefetchers keep up alone (measured: the
+         * software prefetch cost 5-10% at n = 8 and saved 10-15% at 16-64). */
         int64_t pi = i + AHEAD, pc = c0;
         if (pi >= n) pi -= n, pc += CHUNK;
-        if (pi < n && pc < d)
+        if (n > AHEAD && pi < n && pc < d)
           for (int64_t b = 0; b < CHUNK * (int64_t)esize; b += 64)
             __builtin_prefetch((const char *)rows[pi] + (size_t)pc * esize + b, 0, 3);
         stage_row(in_t, rows[i], c0, clen, stage + i * CHUNK);
