@@ -160,13 +160,15 @@ __global__ void __launch_bounds__(kThreads)
   for (int64_t k = (int64_t)blockIdx.x * kThreads + threadIdx.x; k < d;
        k += (int64_t)gridDim.x * kThreads) {
     for (int64_t p = 0; p < nm; ++p) {
-      double acc = 0.0;
+      /* the CPU's arithmetic (ragg_cpu_transform_rows): float products of
+       * the nonzero weights added in input order, never fused */
+      float acc = 0.0f;
       for (int64_t j = 0; j < n; ++j) {
         double a = __ldg(W + p * ldw + j);
         if (a == 0.0) continue;
-        acc += a * (double)load_as<T>(rows.row(j), k);
+        acc = __fadd_rn(acc, __fmul_rn(__double2float_rn(a), load_as<T>(rows.row(j), k)));
       }
-      Y[p * d + k] = __double2float_rn(acc);
+      Y[p * d + k] = acc;
     }
   }
 }
