@@ -140,6 +140,31 @@ RAGG_CLONES static void block_tile4x4(const double *buf, int64_t bs, int64_t i, 
     for (int q = 0; q < 4; ++q) G[(i + r) * L + j0 + q] += reduce_lanes(c[r][q]);
 }
 
+/* The ten pairs among rows i..i+3 (squared norms by dot products in both
+ * modes) with each row loaded once per step. */
+RAGG_CLONES static void block_diag4(const double *buf, int64_t bs, int64_t i, int direct,
+                                    double *G, int64_t L) {
+  v8d nrm[4] = {{0}}, c[6] = {{0}};
+  const double *a0 = buf + i * bs, *a1 = a0 + bs, *a2 = a1 + bs, *a3 = a2 + bs;
+  for (int64_t k = 0; k < bs; k += LANES) {
+    v8d x[4] = {load8(a0 + k), load8(a1 + k), load8(a2 + k), load8(a3 + k)};
+    for (int r = 0; r < 4; ++r) nrm[r] += x[r] * x[r];
+    PAIR_STEP(c[0], x[0], x[1]);
+    PAIR_STEP(c[1], x[0], x[2]);
+    PAIR_STEP(c[2], x[0], x[3]);
+    PAIR_STEP(c[3], x[1], x[2]);
+    PAIR_STEP(c[4], x[1], x[3]);
+    PAIR_STEP(c[5], x[2], x[3]);
+  }
+  for (int r = 0; r < 4; ++r) G[(i + r) * L + i + r] += reduce_lanes(nrm[r]);
+  G[i * L + i + 1] += reduce_lanes(c[0]);
+  G[i * L + i + 2] += reduce_lanes(c[1]);
+  G[i * L + i + 3] += reduce_lanes(c[2]);
+  G[(i + 1) * L + i + 2] += reduce_lanes(c[3]);
+  G[(i + 1) * L + i + 3] += reduce_lanes(c[4]);
+  G[(i + 2) * L + i + 3] += reduce_lanes(c[5]);
+}
+
 /* The same sums with the eight lanes of a pair held as two halves of four
  * (lanes 0-3 and 4-7 of each step of eight), for ISAs with 256-bit vectors:
  * a generic 512-bit vector compiles to scalar shuffles on AVX2. Every lane
@@ -211,9 +236,7 @@ static void gram_block(const double *buf, int64_t bs, int64_t L, int direct, int
     return;
   }
   for (; wide && i + 4 <= L; i += 4) {
-    for (int64_t r = 0; r < 4; ++r)
-      for (int64_t j = i + r; j < i + 4; ++j)
-        pair(buf, bs, i + r, j, j == i + r ? 0 : direct, G + (i + r) * L);
+    block_diag4(buf, bs, i, direct, G, L);
     int64_t j = i + 4;
     for (; j + 4 <= L; j += 4) block_tile4x4(buf, bs, i, j, direct, G, L);
     for (; j < L; ++j)
