@@ -13,39 +13,42 @@ RAGG_HD static int dless(double a, double b) { /* NaN orders last */
   return a < b;
 }
 
+/* Heap sort of the n elements at positions 0..n-1: LESS(i, j) compares the
+ * elements at positions i and j, SWAP(i, j) exchanges them. O(n log n), no
+ * recursion, no allocation (runs on the device). */
+#define SIFT_DOWN(root0, end, LESS, SWAP)                         \
+  do {                                                            \
+    int64_t root_ = (root0);                                      \
+    for (;;) {                                                    \
+      int64_t child_ = 2 * root_ + 1;                             \
+      if (child_ >= (end)) break;                                 \
+      if (child_ + 1 < (end) && LESS(child_, child_ + 1)) ++child_; \
+      if (!LESS(root_, child_)) break;                            \
+      SWAP(root_, child_);                                        \
+      root_ = child_;                                             \
+    }                                                             \
+  } while (0)
+#define HEAP_SORT(n, LESS, SWAP)                                            \
+  do {                                                                      \
+    for (int64_t start_ = (n) / 2 - 1; start_ >= 0; --start_)               \
+      SIFT_DOWN(start_, (n), LESS, SWAP);                                   \
+    for (int64_t end_ = (n) - 1; end_ > 0; --end_) {                        \
+      SWAP(0, end_);                                                        \
+      SIFT_DOWN(0, end_, LESS, SWAP);                                       \
+    }                                                                       \
+  } while (0)
+
 RAGG_HD void ragg_sort_doubles(double *v, int64_t n) {
-  /* Heap sort: O(n log n), no recursion, no allocation (runs on the device). */
-  if (n < 2) return;
-  for (int64_t start = n / 2 - 1;; --start) {
-    int64_t root = start;
-    for (;;) {
-      int64_t child = 2 * root + 1;
-      if (child >= n) break;
-      if (child + 1 < n && dless(v[child], v[child + 1])) ++child;
-      if (!dless(v[root], v[child])) break;
-      double t = v[root];
-      v[root] = v[child];
-      v[child] = t;
-      root = child;
-    }
-    if (start == 0) break;
-  }
-  for (int64_t end = n - 1; end > 0; --end) {
-    double t = v[0];
-    v[0] = v[end];
-    v[end] = t;
-    int64_t root = 0;
-    for (;;) {
-      int64_t child = 2 * root + 1;
-      if (child >= end) break;
-      if (child + 1 < end && dless(v[child], v[child + 1])) ++child;
-      if (!dless(v[root], v[child])) break;
-      double s = v[root];
-      v[root] = v[child];
-      v[child] = s;
-      root = child;
-    }
-  }
+#define VLESS(a, b) dless(v[a], v[b])
+#define VSWAP(a, b)     \
+  do {                  \
+    double t_ = v[a];   \
+    v[a] = v[b];        \
+    v[b] = t_;          \
+  } while (0)
+  HEAP_SORT(n, VLESS, VSWAP);
+#undef VLESS
+#undef VSWAP
 }
 
 RAGG_HD static int pair_less(const double *key, int64_t a, int64_t b) {
@@ -55,37 +58,16 @@ RAGG_HD static int pair_less(const double *key, int64_t a, int64_t b) {
 }
 
 RAGG_HD void ragg_argsort_pairs(const double *key, int64_t *idx, int64_t n) {
-  if (n < 2) return;
-  for (int64_t start = n / 2 - 1;; --start) {
-    int64_t root = start;
-    for (;;) {
-      int64_t child = 2 * root + 1;
-      if (child >= n) break;
-      if (child + 1 < n && pair_less(key, idx[child], idx[child + 1])) ++child;
-      if (!pair_less(key, idx[root], idx[child])) break;
-      int64_t t = idx[root];
-      idx[root] = idx[child];
-      idx[child] = t;
-      root = child;
-    }
-    if (start == 0) break;
-  }
-  for (int64_t end = n - 1; end > 0; --end) {
-    int64_t t = idx[0];
-    idx[0] = idx[end];
-    idx[end] = t;
-    int64_t root = 0;
-    for (;;) {
-      int64_t child = 2 * root + 1;
-      if (child >= end) break;
-      if (child + 1 < end && pair_less(key, idx[child], idx[child + 1])) ++child;
-      if (!pair_less(key, idx[root], idx[child])) break;
-      int64_t s = idx[root];
-      idx[root] = idx[child];
-      idx[child] = s;
-      root = child;
-    }
-  }
+#define ILESS(a, b) pair_less(key, idx[a], idx[b])
+#define ISWAP(a, b)      \
+  do {                   \
+    int64_t t_ = idx[a]; \
+    idx[a] = idx[b];     \
+    idx[b] = t_;         \
+  } while (0)
+  HEAP_SORT(n, ILESS, ISWAP);
+#undef ILESS
+#undef ISWAP
 }
 
 /* ||sum_j c_j x_j||^2 from squared distances and squared norms:
