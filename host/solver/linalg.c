@@ -28,6 +28,12 @@ RAGG_HD static int dless(double a, double b) { /* NaN orders last */
       root_ = child_;                                             \
     }                                                             \
   } while (0)
+#define SWAP_IN(arr, T, a, b) \
+  do {                        \
+    T t_ = (arr)[a];          \
+    (arr)[a] = (arr)[b];      \
+    (arr)[b] = t_;            \
+  } while (0)
 #define HEAP_SORT(n, LESS, SWAP)                                            \
   do {                                                                      \
     for (int64_t start_ = (n) / 2 - 1; start_ >= 0; --start_)               \
@@ -40,12 +46,7 @@ RAGG_HD static int dless(double a, double b) { /* NaN orders last */
 
 RAGG_HD void ragg_sort_doubles(double *v, int64_t n) {
 #define VLESS(a, b) dless(v[a], v[b])
-#define VSWAP(a, b)     \
-  do {                  \
-    double t_ = v[a];   \
-    v[a] = v[b];        \
-    v[b] = t_;          \
-  } while (0)
+#define VSWAP(a, b) SWAP_IN(v, double, a, b)
   HEAP_SORT(n, VLESS, VSWAP);
 #undef VLESS
 #undef VSWAP
@@ -59,12 +60,7 @@ RAGG_HD static int pair_less(const double *key, int64_t a, int64_t b) {
 
 RAGG_HD void ragg_argsort_pairs(const double *key, int64_t *idx, int64_t n) {
 #define ILESS(a, b) pair_less(key, idx[a], idx[b])
-#define ISWAP(a, b)      \
-  do {                   \
-    int64_t t_ = idx[a]; \
-    idx[a] = idx[b];     \
-    idx[b] = t_;         \
-  } while (0)
+#define ISWAP(a, b) SWAP_IN(idx, int64_t, a, b)
   HEAP_SORT(n, ILESS, ISWAP);
 #undef ILESS
 #undef ISWAP
