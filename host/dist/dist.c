@@ -454,31 +454,63 @@ static void scale_output(ragg_dtype_t dt, void *out, size_t len, int P) {
     ragg_store(dt, out, k, (double)ragg_load(dt, out, k) * (double)P);
 }
 
-static ragg_status_t run_sharded(ragg_context_t *ctx, const ragg_config_t *cfg, const ragg_coll_t *c,
-                                 ragg_transport_t *t) {
-  int P = t->size, r = t->rank;
-  size_t es = ragg_dtype_size(c->dtype);
-  int allreduce = c->kind == RAGG_COLL_ALLREDUCE;
-  size_t total = allreduce ? c->count : c->count * (size_t)P;
-  size_t *cnt = (size_t *)malloc(sizeof(size_t) * 6 * (size_t)P);
-  if (!cnt) FAILC(RAGG_ERR_OUT_OF_MEMORY, "%s: out of memory", t->fn);
+/* The sharded mode's exchange: rank p sends scount[p] values at sdispl[p] of
+ * its input to each peer (an all-reduce's shard p; a reduce-scatter's block
+ * p) and receives its own shard, `my` values, from every rank at p * my; the
+ * all-gather reuses scount / sdispl. cnt: 4 P counts. Returns my. */
+static size_t shard_counts(const ragg_coll_t *c, int P, int r, size_t *cnt) {
   size_t *scount = cnt, *sdispl = cnt + P, *rcount = cnt + 2 * P, *rdispl = cnt + 3 * P;
-  size_t *gcount = cnt + 4 * P, *gdispl = cnt + 5 * P;
   for (int p = 0; p < P; ++p) {
-    if (allreduce)
+    if (c->kind == RAGG_COLL_ALLREDUCE)
       ragg_shard(c->count, P, p, &sdispl[p], &scount[p]);
     else {
       scount[p] = c->count;
       sdispl[p] = (size_t)p * c->count;
     }
-    gcount[p] = scount[p];
-    gdispl[p] = sdispl[p];
   }
   size_t my = scount[r];
   for (int p = 0; p < P; ++p) {
     rcount[p] = my;
     rdispl[p] = (size_t)p * my;
   }
+  return my;
+}
+
+/* ragg_aggregate on the collective's own buffers (host or device, as the
+ * context's backend), with the workspace lent from this call's block; errors
+ * keep the backend's message behind the entry point's name. */
+static ragg_status_t lent_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg, ragg_transport_t *t,
+                                    ragg_dtype_t dt, const void *x, int64_t n, int64_t d, void *out,
+                                    ragg_report_t *report, void *ws, size_t ws_bytes,
+                                    const char *what) {
+  int saved_user = ctx->ws_user;
+  void *saved_ws = ctx->ws;
+  size_t saved_bytes = ctx->ws_bytes;
+  ctx->ws_user = 1;
+  ctx->ws = ws;
+  ctx->ws_bytes = ws_bytes;
+  ragg_status_t st = ragg_aggregate(ctx, cfg, dt, x, n, d, d, out, report);
+  ctx->ws_user = saved_user;
+  ctx->ws = saved_ws;
+  ctx->ws_bytes = saved_bytes;
+  if (st != RAGG_SUCCESS) {
+    char msg[RAGG_ERRMSG_LEN];
+    memcpy(msg, ctx->err, sizeof(msg));
+    ragg_set_error(ctx, st, "%s (%s): %s", t->fn, what, msg);
+  }
+  return st;
+}
+
+static ragg_status_t run_sharded(ragg_context_t *ctx, const ragg_config_t *cfg, const ragg_coll_t *c,
+                                 ragg_transport_t *t) {
+  int P = t->size, r = t->rank;
+  size_t es = ragg_dtype_size(c->dtype);
+  int allreduce = c->kind == RAGG_COLL_ALLREDUCE;
+  size_t total = allreduce ? c->count : c->count * (size_t)P;
+  size_t *cnt = (size_t *)malloc(sizeof(size_t) * 4 * (size_t)P);
+  if (!cnt) FAILC(RAGG_ERR_OUT_OF_MEMORY, "%s: out of memory", t->fn);
+  size_t *scount = cnt, *sdispl = cnt + P, *rcount = cnt + 2 * P, *rdispl = cnt + 3 * P;
+  size_t my = shard_counts(c, P, r, cnt);
 
   int need_dist, materialize;
   int64_t nm;
@@ -509,7 +541,7 @@ static ragg_status_t run_sharded(ragg_context_t *ctx, const ragg_config_t *cfg, 
     st = shard_aggregate(ctx, cfg, t, c->dtype, &s, c->report, ws, &lo, need_dist, materialize, nm);
   if (st == RAGG_SUCCESS && c->reduce == RAGG_REDUCE_SUM) scale_output(c->dtype, s.out, my, P);
   /* 3. all-gather of the aggregated shards */
-  if (st == RAGG_SUCCESS && allreduce) st = t->allgatherv(t, c->recvbuf, gcount, gdispl, es);
+  if (st == RAGG_SUCCESS && allreduce) st = t->allgatherv(t, c->recvbuf, scount, sdispl, es);
   free(w.own);
   free(cnt);
   return st;
@@ -537,24 +569,9 @@ static ragg_status_t run_replicated(ragg_context_t *ctx, const ragg_config_t *cf
   char *stage = w.base;
   memcpy(stage + (size_t)r * count * es, c->sendbuf, count * es);
   st = t->allgatherv(t, stage, cnt, cnt + P, es);
-  if (st == RAGG_SUCCESS) {
-    int saved_user = ctx->ws_user;
-    void *saved_ws = ctx->ws;
-    size_t saved_bytes = ctx->ws_bytes;
-    ctx->ws_user = 1;
-    ctx->ws = stage + stage_bytes;
-    ctx->ws_bytes = agg_bytes;
-    st = ragg_aggregate(ctx, cfg, c->dtype, stage, P, (int64_t)count, (int64_t)count, c->recvbuf,
-                        c->report);
-    ctx->ws_user = saved_user;
-    ctx->ws = saved_ws;
-    ctx->ws_bytes = saved_bytes;
-    if (st != RAGG_SUCCESS) {
-      char msg[RAGG_ERRMSG_LEN];
-      memcpy(msg, ctx->err, sizeof(msg));
-      ragg_set_error(ctx, st, "%s (replicated mode): %s", t->fn, msg);
-    }
-  }
+  if (st == RAGG_SUCCESS)
+    st = lent_aggregate(ctx, cfg, t, c->dtype, stage, P, (int64_t)count, c->recvbuf, c->report,
+                        stage + stage_bytes, agg_bytes, "replicated mode");
   if (st == RAGG_SUCCESS && c->reduce == RAGG_REDUCE_SUM) scale_output(c->dtype, c->recvbuf, count, P);
   free(w.own);
   free(cnt);
@@ -584,30 +601,6 @@ int ragg_dist_device_sharded(const ragg_config_t *cfg, const ragg_coll_t *c) {
   return cfg->rule == RAGG_RULE_MEAN || ragg_rule_is_coordinatewise((int)cfg->rule);
 }
 
-/* ragg_aggregate on device memory, with the workspace lent from this call's
- * block; errors keep the backend's message behind the entry point's name. */
-static ragg_status_t device_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg, ragg_transport_t *t,
-                                      ragg_dtype_t dt, const void *x, int64_t n, int64_t d, void *out,
-                                      ragg_report_t *report, void *ws, size_t ws_bytes,
-                                      const char *what) {
-  int saved_user = ctx->ws_user;
-  void *saved_ws = ctx->ws;
-  size_t saved_bytes = ctx->ws_bytes;
-  ctx->ws_user = 1;
-  ctx->ws = ws;
-  ctx->ws_bytes = ws_bytes;
-  ragg_status_t st = ragg_aggregate(ctx, cfg, dt, x, n, d, d, out, report);
-  ctx->ws_user = saved_user;
-  ctx->ws = saved_ws;
-  ctx->ws_bytes = saved_bytes;
-  if (st != RAGG_SUCCESS) {
-    char msg[RAGG_ERRMSG_LEN];
-    memcpy(msg, ctx->err, sizeof(msg));
-    ragg_set_error(ctx, st, "%s (%s): %s", t->fn, what, msg);
-  }
-  return st;
-}
-
 static ragg_status_t run_device_sharded(ragg_context_t *ctx, const ragg_config_t *cfg,
                                         const ragg_coll_t *c, ragg_transport_t *t) {
   int P = t->size, r = t->rank;
@@ -616,19 +609,7 @@ static ragg_status_t run_device_sharded(ragg_context_t *ctx, const ragg_config_t
   size_t *cnt = (size_t *)malloc(sizeof(size_t) * 4 * (size_t)P);
   if (!cnt) FAILC(RAGG_ERR_OUT_OF_MEMORY, "%s: out of memory", t->fn);
   size_t *scount = cnt, *sdispl = cnt + P, *rcount = cnt + 2 * P, *rdispl = cnt + 3 * P;
-  for (int p = 0; p < P; ++p) {
-    if (allreduce)
-      ragg_shard(c->count, P, p, &sdispl[p], &scount[p]);
-    else {
-      scount[p] = c->count;
-      sdispl[p] = (size_t)p * c->count;
-    }
-  }
-  size_t my = scount[r];
-  for (int p = 0; p < P; ++p) {
-    rcount[p] = my;
-    rdispl[p] = (size_t)p * my;
-  }
+  size_t my = shard_counts(c, P, r, cnt);
   size_t stage_bytes = ALIGN256((size_t)P * my * es), agg_bytes = 0;
   ragg_status_t st = RAGG_SUCCESS;
   if (my > 0) st = ragg_workspace_size(ctx, cfg, c->dtype, P, (int64_t)my, &agg_bytes);
@@ -644,7 +625,7 @@ static ragg_status_t run_device_sharded(ragg_context_t *ctx, const ragg_config_t
   st = t->alltoallv(t, c->sendbuf, scount, sdispl, stage, rcount, rdispl, es);
   /* 2. the shard's aggregate: P contiguous rows of my values */
   if (st == RAGG_SUCCESS && my > 0)
-    st = device_aggregate(ctx, cfg, t, c->dtype, stage, P, (int64_t)my, out, NULL, stage + stage_bytes,
+    st = lent_aggregate(ctx, cfg, t, c->dtype, stage, P, (int64_t)my, out, NULL, stage + stage_bytes,
                           agg_bytes, "the shard's aggregate");
   if (st == RAGG_SUCCESS && c->reduce == RAGG_REDUCE_SUM && P > 1 && my > 0)
     st = t->dev->scale(t, c->dtype, out, my, (double)P);
@@ -684,7 +665,7 @@ static ragg_status_t run_device_replicated(ragg_context_t *ctx, const ragg_confi
   st = t->dev->copy(t, stage + (size_t)r * total * es, c->sendbuf, total * es);
   if (st == RAGG_SUCCESS) st = t->allgatherv(t, stage, cnt, cnt + P, es);
   if (st == RAGG_SUCCESS)
-    st = device_aggregate(ctx, cfg, t, c->dtype, stage, P, (int64_t)total, out, c->report,
+    st = lent_aggregate(ctx, cfg, t, c->dtype, stage, P, (int64_t)total, out, c->report,
                           full + full_bytes, agg_bytes, "replicated algorithm");
   if (st == RAGG_SUCCESS && c->reduce == RAGG_REDUCE_SUM && P > 1)
     st = t->dev->scale(t, c->dtype, res, olen, (double)P);
