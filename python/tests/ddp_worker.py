@@ -74,11 +74,13 @@ SCENARIOS = [
 ]
 
 
-def worker(rank, world, port, out_dir):
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
+def worker(rank, world, out_dir):
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    # A file store: no TCP store server thread on rank 0 and no port to race
+    # other jobs for (the file is new for every run: a file store must not
+    # outlive its group).
+    dist.init_process_group("gloo", init_method="file://" + os.path.join(out_dir, "store"),
+                            rank=rank, world_size=world)
     results = {}
     try:
         for name, hook, attack, kwargs in SCENARIOS:
@@ -98,6 +100,7 @@ def worker(rank, world, port, out_dir):
             results["too_small"] = None
         except robustagg.RaggArgumentError as e:
             results["too_small"] = str(e)
+        dist.barrier()  # nobody tears the group down while a peer still talks to it
     finally:
         dist.destroy_process_group()
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as fh:

@@ -8,7 +8,6 @@ ddp_worker.SCENARIOS.
 import importlib.util
 import json
 import os
-import socket
 import sys
 
 import pytest
@@ -24,12 +23,6 @@ if not dist.is_available() or not dist.is_gloo_available():
 WORLD = 4
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     import torch.multiprocessing as mp
@@ -38,7 +31,7 @@ def results(tmp_path_factory):
     import ddp_worker
 
     out = tmp_path_factory.mktemp("ddp")
-    mp.spawn(ddp_worker.worker, args=(WORLD, _free_port(), str(out)), nprocs=WORLD, join=True)
+    mp.spawn(ddp_worker.worker, args=(WORLD, str(out)), nprocs=WORLD, join=True)
     per_rank = [json.loads((out / f"rank{r}.json").read_text()) for r in range(WORLD)]
     return per_rank
 
