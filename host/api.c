@@ -376,6 +376,22 @@ ragg_status_t ragg_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg, ragg
   return dispatch(ctx, cfg, &in, out, report);
 }
 
+ragg_status_t ragg_aggregate_shard(ragg_context_t *ctx, const ragg_config_t *cfg, ragg_dtype_t dtype,
+                                   const void *x, int64_t n, int64_t d, void *out,
+                                   const ragg_raw_reducer_t *rr) {
+  if (!ctx) return RAGG_ERR_INVALID_ARGUMENT;
+  ctx->err[0] = '\0';
+  if (!x || !rr)
+    return ragg_set_error(ctx, RAGG_ERR_INVALID_ARGUMENT, "ragg_aggregate (shard): %s is NULL",
+                          x ? "the reducer" : "x");
+  ragg_input_t in = {dtype, n, d, x, d, NULL};
+  ragg_status_t st = check_call(ctx, cfg, &in, out, NULL);
+  if (st != RAGG_SUCCESS) return st;
+  if (ctx->backend != RAGG_BACKEND_CUDA)
+    return ragg_set_error(ctx, RAGG_ERR_INVALID_ARGUMENT, "ragg_aggregate: a shard needs a CUDA context");
+  return ragg_cuda_aggregate_shard(ctx, cfg, &in, out, rr);
+}
+
 ragg_status_t ragg_aggregate_ptrs(ragg_context_t *ctx, const ragg_config_t *cfg, ragg_dtype_t dtype,
                                   const void *const *rows, int64_t n, int64_t d, void *out,
                                   ragg_report_t *report) {

@@ -62,4 +62,22 @@ size_t ragg_cuda_workspace_size(const ragg_config_t *cfg, ragg_dtype_t dtype, in
 ragg_status_t ragg_cuda_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
                                   const ragg_input_t *in, void *out, ragg_report_t *report);
 
+/* The sharded collectives on device buffers (host/dist/dist.c): `sum` adds a
+ * shard's raw Lraw x Lraw Gram (or direct) partial sums over every rank, in
+ * place, with the same bits on each, so every rank solves the same problem. */
+typedef struct ragg_raw_reducer {
+  ragg_status_t (*sum)(void *user, double *raw, size_t count);
+  void *user;
+} ragg_raw_reducer_t;
+/* ragg_aggregate (no report) on n contiguous rows that are one shard of each
+ * input: the distances come from the raw sums of every rank's shard, reduced
+ * through rr, and everything else runs on the shard. Lraw = n, plus one for
+ * centered clipping with cfg->cc_center (its shard is the anchor row). */
+ragg_status_t ragg_aggregate_shard(ragg_context_t *ctx, const ragg_config_t *cfg, ragg_dtype_t dtype,
+                                   const void *x, int64_t n, int64_t d, void *out,
+                                   const ragg_raw_reducer_t *rr);
+ragg_status_t ragg_cuda_aggregate_shard(ragg_context_t *ctx, const ragg_config_t *cfg,
+                                        const ragg_input_t *in, void *out,
+                                        const ragg_raw_reducer_t *rr);
+
 #endif

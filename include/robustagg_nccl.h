@@ -15,13 +15,13 @@
  *  - type: ncclFloat32, ncclFloat16 or ncclBfloat16. RAGG_REDUCE_SUM returns
  *    P times the robust aggregate of the P ranks' buffers (ncclSum's
  *    meaning), RAGG_REDUCE_MEAN the aggregate (ncclAvg's).
- *  - Modes and traffic as in robustagg_mpi.h, with one difference: the
- *    sharded mode's local step runs on the shard only for median,
- *    trimmed_mean, meamed and mean without pre-steps (clip_norm,
- *    adaptive_clip, mix) and without a report. Every other call (Gram-space
- *    rules, Bulyan, pre-steps, reports) runs the replicated algorithm
- *    (all-gather, then ragg_aggregate on every rank: P/2 times the traffic),
- *    whatever `mode` says; the result is the same aggregate.
+ *  - Modes and traffic as in robustagg_mpi.h, with one difference: a call
+ *    with a report runs the replicated algorithm (all-gather, then
+ *    ragg_aggregate on every rank: P/2 times the traffic) whatever `mode`
+ *    says; the result is the same aggregate. In the sharded mode, calls that
+ *    read distances (Gram-space rules, Bulyan, pre-steps) add each shard's
+ *    Gram sums over the ranks as the MPI engine does, so they match one
+ *    ragg_aggregate call within rounding, with the same bits on every rank.
  *  - Errors of NCCL come back as RAGG_ERR_NCCL with ncclGetErrorString's
  *    text (and ncclGetLastError's) in ragg_last_error(ctx).
  *  - NCCL is found at run time (the pnccl* symbols already in the process,

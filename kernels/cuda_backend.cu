@@ -77,8 +77,10 @@ struct Plan {
   int need_dist, pre, materialize, anchor_row, origin_anchor, use_cublas, dev_ptrs, direct;
 };
 
+/* shard: the raw sums are reduced over ranks (ragg_aggregate_shard), so they
+ * come from our own kernel in double, never from a cuBLAS G. */
 Plan make_plan(const ragg_config_t *cfg, const ragg_report_t *report, int64_t n, int64_t d,
-               int contiguous) {
+               int contiguous, int shard = 0) {
   ragg_solve_params_t p;
   ragg_params_from_config(cfg, &p);
   Plan pl;
@@ -96,7 +98,7 @@ Plan make_plan(const ragg_config_t *cfg, const ragg_report_t *report, int64_t n,
   pl.direct = cfg->distances == RAGG_DISTANCES_DIRECT;
   pl.origin_anchor = cc && cfg->cc_center == NULL;
   pl.Lraw = n + pl.anchor_row;
-  pl.use_cublas = contiguous && !pl.anchor_row && cfg->distances == RAGG_DISTANCES_GRAM &&
+  pl.use_cublas = contiguous && !shard && !pl.anchor_row && cfg->distances == RAGG_DISTANCES_GRAM &&
                   !gram_prefers_own_kernel(pl.Lraw);
   pl.dev_ptrs = !contiguous && pl.L > kParamRows;
   return pl;
@@ -167,10 +169,12 @@ ragg_status_t get_workspace(ragg_context_t *ctx, size_t bytes, char **ws) {
   return RAGG_SUCCESS;
 }
 
+/* rr: a shard of each input (ragg_aggregate_shard, no report): the raw sums
+ * are reduced over every rank before the distances are formed. */
 ragg_status_t aggregate(ragg_context_t *ctx, const ragg_config_t *cfg, const ragg_input_t *in,
-                        void *out, ragg_report_t *report) {
+                        void *out, ragg_report_t *report, const ragg_raw_reducer_t *rr = NULL) {
   const char *fn = in->base ? "ragg_aggregate" : "ragg_aggregate_ptrs";
-  Plan pl = make_plan(cfg, report, in->n, in->d, in->base != NULL);
+  Plan pl = make_plan(cfg, report, in->n, in->d, in->base != NULL, rr != NULL);
   Layout lo = make_layout(pl, 0);
   char *ws = NULL;
   ragg_status_t st = get_workspace(ctx, lo.total, &ws);
@@ -218,6 +222,14 @@ ragg_status_t aggregate(ragg_context_t *ctx, const ragg_config_t *cfg, const rag
         raw.parts = parts;
         raw.nsplit = gram_splits(pl.Lraw, d, cfg->distances == RAGG_DISTANCES_DIRECT);
       }
+    }
+    if (rr) {
+      Phase ph("ragg gram sum over ranks");
+      RAGG_CUDA_TRY("ragg_aggregate: Gram split sum kernel",
+                    launch_reduce_parts(raw.parts, pl.Lraw, raw.nsplit, stream));
+      raw.nsplit = 1;
+      st = rr->sum(rr->user, raw.parts, (size_t)(pl.Lraw * pl.Lraw));
+      if (st != RAGG_SUCCESS) return st;
     }
     Phase ph("ragg finalize");
     RAGG_CUDA_TRY("ragg_aggregate: distance finalisation kernel",
@@ -404,4 +416,12 @@ extern "C" ragg_status_t ragg_cuda_aggregate(ragg_context_t *ctx, const ragg_con
   DeviceScope scope(ctx->device);
   Phase ph(ragg_rule_name(cfg->rule));
   return aggregate(ctx, cfg, in, out, report);
+}
+
+extern "C" ragg_status_t ragg_cuda_aggregate_shard(ragg_context_t *ctx, const ragg_config_t *cfg,
+                                                   const ragg_input_t *in, void *out,
+                                                   const ragg_raw_reducer_t *rr) {
+  DeviceScope scope(ctx->device);
+  Phase ph(ragg_rule_name(cfg->rule));
+  return aggregate(ctx, cfg, in, out, NULL, rr);
 }

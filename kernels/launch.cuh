@@ -36,6 +36,10 @@ struct RawSums {
   const float *G; /* column-major, ld = rows */
   int64_t rows;   /* L of the raw sums */
 };
+/* parts[0] <- the sum of the nsplit splits on the upper triangle (the order
+ * launch_finalize uses) and 0 below it: L x L doubles every entry of which is
+ * set, for a same-bits sum over ranks (the sharded collectives). */
+cudaError_t launch_reduce_parts(double *parts, int64_t L, int64_t nsplit, cudaStream_t stream);
 /* D (Lout^2) and N (Lout) from raw sums, DESIGN §2 exclusion applied;
  * origin_anchor: point n = rows is the origin (Lout = rows + 1). */
 cudaError_t launch_finalize(const RawSums &raw, int origin_anchor, int direct, double *D, double *N,

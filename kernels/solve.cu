@@ -40,13 +40,17 @@ __device__ double raw_sum(const RawSums &r, int64_t i, int64_t j) {
 
 /* parts[0][i][j] = sum over the splits p of parts[p][i][j] (i <= j), one
  * warp per entry: lane l adds splits l, l + 32, ... in order, then a fixed
- * tree over the lanes. The order is a function of the shape alone. */
-__global__ void reduce_parts_kernel(double *parts, int64_t L, int64_t nsplit) {
+ * tree over the lanes. The order is a function of the shape alone.
+ * zero_lower: parts[0][i][j] = 0 for j < i (no split is read there). */
+__global__ void reduce_parts_kernel(double *parts, int64_t L, int64_t nsplit, int zero_lower) {
   int64_t e = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x & 31;
   if (e >= L * L) return; /* whole warps leave together */
   int64_t i = e / L, j = e % L;
-  if (j < i) return;
+  if (j < i) {
+    if (zero_lower && lane == 0) parts[e] = 0.0;
+    return;
+  }
   double s = 0.0;
   for (int64_t p = lane; p < nsplit; p += 32) s += parts[p * L * L + e];
   for (int o = 16; o > 0; o >>= 1) s += __shfl_down_sync(0xFFFFFFFFu, s, o);
@@ -127,13 +131,18 @@ cudaError_t launch_finalize(const RawSums &raw, int origin_anchor, int direct, d
   RawSums r = raw;
   if (r.parts && r.nsplit > 1) {
     int64_t L = r.rows;
-    reduce_parts_kernel<<<grid_for(L * L, 8, INT32_MAX), 256, 0, stream>>>(r.parts, L, r.nsplit);
+    reduce_parts_kernel<<<grid_for(L * L, 8, INT32_MAX), 256, 0, stream>>>(r.parts, L, r.nsplit, 0);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
     r.nsplit = 1;
   }
   finalize_kernel<<<grid_for(Lo * Lo, 256, INT32_MAX), 256, 0, stream>>>(r, origin_anchor, direct, D,
                                                                          N);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_reduce_parts(double *parts, int64_t L, int64_t nsplit, cudaStream_t stream) {
+  reduce_parts_kernel<<<grid_for(L * L, 8, INT32_MAX), 256, 0, stream>>>(parts, L, nsplit, 1);
   return cudaGetLastError();
 }
 

@@ -482,14 +482,15 @@ static size_t shard_counts(const ragg_coll_t *c, int P, int r, size_t *cnt) {
 static ragg_status_t lent_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg, ragg_transport_t *t,
                                     ragg_dtype_t dt, const void *x, int64_t n, int64_t d, void *out,
                                     ragg_report_t *report, void *ws, size_t ws_bytes,
-                                    const char *what) {
+                                    const char *what, const ragg_raw_reducer_t *rr) {
   int saved_user = ctx->ws_user;
   void *saved_ws = ctx->ws;
   size_t saved_bytes = ctx->ws_bytes;
   ctx->ws_user = 1;
   ctx->ws = ws;
   ctx->ws_bytes = ws_bytes;
-  ragg_status_t st = ragg_aggregate(ctx, cfg, dt, x, n, d, d, out, report);
+  ragg_status_t st = rr ? ragg_aggregate_shard(ctx, cfg, dt, x, n, d, out, rr)
+                        : ragg_aggregate(ctx, cfg, dt, x, n, d, d, out, report);
   ctx->ws_user = saved_user;
   ctx->ws = saved_ws;
   ctx->ws_bytes = saved_bytes;
@@ -571,7 +572,7 @@ static ragg_status_t run_replicated(ragg_context_t *ctx, const ragg_config_t *cf
   st = t->allgatherv(t, stage, cnt, cnt + P, es);
   if (st == RAGG_SUCCESS)
     st = lent_aggregate(ctx, cfg, t, c->dtype, stage, P, (int64_t)count, c->recvbuf, c->report,
-                        stage + stage_bytes, agg_bytes, "replicated mode");
+                        stage + stage_bytes, agg_bytes, "replicated mode", NULL);
   if (st == RAGG_SUCCESS && c->reduce == RAGG_REDUCE_SUM) scale_output(c->dtype, c->recvbuf, count, P);
   free(w.own);
   free(cnt);
@@ -580,25 +581,43 @@ static ragg_status_t run_replicated(ragg_context_t *ctx, const ragg_config_t *cf
 
 /* ---- device engines (CUDA-backend context) ---------------------------------
  *
- * The same three steps with the CUDA backend's public ragg_aggregate for the
- * local aggregation, every step ordered on the transport's stream:
- *  - sharded local path: coordinate-wise rules (median, trimmed_mean, meamed)
- *    and mean, without a pre-step (clip_norm, adaptive_clip, mix) and without
- *    a report. Each coordinate's result depends on that coordinate alone, so
- *    rank r aggregates its shard (P contiguous rows of count/P values) and the
- *    all-gather assembles the vector: an all-reduce's traffic.
- *  - every other call (Gram-space rules, Bulyan, any pre-step, any report):
- *    the replicated algorithm whatever the mode asks (all-gather every buffer,
- *    ragg_aggregate on all of it on every rank; P/2 times the traffic), which
- *    is correct for every rule and gives every rank the same bits on a
- *    homogeneous job. A reduce-scatter keeps its shard of the full aggregate.
- * The choice depends only on the configuration and whether a report is
- * passed, so every rank takes the same path.
+ * The same three steps with the CUDA backend for the local aggregation, every
+ * step ordered on the transport's stream:
+ *  - sharded mode without a report: rank r aggregates its shard (P contiguous
+ *    rows of count/P values) and the all-gather assembles the vector, an
+ *    all-reduce's traffic. Coordinate-wise rules and the mean need nothing
+ *    else: each coordinate's result depends on that coordinate alone. Every
+ *    call that reads distances (Gram-space rules, Bulyan's selection, norm
+ *    clipping, ARC, NNM) has the backend compute its shard's raw Lraw x Lraw
+ *    sums in double with its own kernel and add them over the ranks with the
+ *    transport's same-bits all-reduce (ragg_aggregate_shard), so every rank
+ *    forms the same D and N and the device solver gives it the same weights;
+ *    the combination, Bulyan's coordinate step and the pre-step's mixing then
+ *    run on the shard. A rank whose shard is empty (count < P) still adds its
+ *    zeros, so every rank makes the same collective calls.
+ *  - replicated mode, or a report (its counts and scores are over the whole
+ *    vector): all-gather every buffer, aggregate all of it on every rank
+ *    (P/2 times the traffic); every rank gets the same bits on a homogeneous
+ *    job. A reduce-scatter keeps its shard of the full aggregate.
+ * The choice depends only on the mode and whether a report is passed, so
+ * every rank takes the same path.
  */
 int ragg_dist_device_sharded(const ragg_config_t *cfg, const ragg_coll_t *c) {
-  if (c->mode != RAGG_MODE_SHARDED || c->report) return 0;
-  if (cfg->clip_norm > 0.0 || cfg->adaptive_clip || cfg->mix != RAGG_MIX_NONE) return 0;
-  return cfg->rule == RAGG_RULE_MEAN || ragg_rule_is_coordinatewise((int)cfg->rule);
+  (void)cfg;
+  return c->mode == RAGG_MODE_SHARDED && !c->report;
+}
+
+/* Rows of the raw sums the sharded device path reduces over the ranks (P, or
+ * P + 1 for centered clipping's cc_center), or 0 when the call reads no
+ * distances; the CUDA backend's plan for a shard makes the same choice. */
+static int64_t device_raw_rows(const ragg_config_t *cfg, int P) {
+  if (!ragg_plan_needs_distances(cfg, NULL)) return 0;
+  return (int64_t)P + (cfg->rule == RAGG_RULE_CENTERED_CLIP && cfg->cc_center != NULL);
+}
+
+static ragg_status_t sum_over_ranks(void *user, double *raw, size_t count) {
+  ragg_transport_t *t = (ragg_transport_t *)user;
+  return t->allreduce_sum_f64(t, raw, count);
 }
 
 static ragg_status_t run_device_sharded(ragg_context_t *ctx, const ragg_config_t *cfg,
@@ -610,11 +629,17 @@ static ragg_status_t run_device_sharded(ragg_context_t *ctx, const ragg_config_t
   if (!cnt) FAILC(RAGG_ERR_OUT_OF_MEMORY, "%s: out of memory", t->fn);
   size_t *scount = cnt, *sdispl = cnt + P, *rcount = cnt + 2 * P, *rdispl = cnt + 3 * P;
   size_t my = shard_counts(c, P, r, cnt);
+  int64_t raw = device_raw_rows(cfg, P);
+  /* centered clipping's centre, cut to this shard like the inputs */
+  ragg_config_t scfg = *cfg;
+  if (scfg.cc_center) scfg.cc_center = (const char *)cfg->cc_center + sdispl[r] * es;
+  ragg_raw_reducer_t rr = {sum_over_ranks, t};
   size_t stage_bytes = ALIGN256((size_t)P * my * es), agg_bytes = 0;
+  size_t zero_bytes = my == 0 && raw > 0 ? ALIGN256(sizeof(double) * (size_t)(raw * raw)) : 0;
   ragg_status_t st = RAGG_SUCCESS;
-  if (my > 0) st = ragg_workspace_size(ctx, cfg, c->dtype, P, (int64_t)my, &agg_bytes);
+  if (my > 0) st = ragg_workspace_size(ctx, &scfg, c->dtype, P, (int64_t)my, &agg_bytes);
   void *block = NULL;
-  if (st == RAGG_SUCCESS) st = t->dev->alloc(t, stage_bytes + agg_bytes, &block);
+  if (st == RAGG_SUCCESS) st = t->dev->alloc(t, stage_bytes + agg_bytes + zero_bytes, &block);
   if (st != RAGG_SUCCESS) {
     free(cnt);
     return st;
@@ -623,10 +648,16 @@ static ragg_status_t run_device_sharded(ragg_context_t *ctx, const ragg_config_t
   void *out = allreduce ? (char *)c->recvbuf + sdispl[r] * es : c->recvbuf;
   /* 1. all-to-all (sendbuf is read in full before anything writes recvbuf) */
   st = t->alltoallv(t, c->sendbuf, scount, sdispl, stage, rcount, rdispl, es);
-  /* 2. the shard's aggregate: P contiguous rows of my values */
+  /* 2. the shard's aggregate: P contiguous rows of my values, with the raw
+   *    sums of every shard where the call reads distances */
   if (st == RAGG_SUCCESS && my > 0)
-    st = lent_aggregate(ctx, cfg, t, c->dtype, stage, P, (int64_t)my, out, NULL, stage + stage_bytes,
-                          agg_bytes, "the shard's aggregate");
+    st = lent_aggregate(ctx, &scfg, t, c->dtype, stage, P, (int64_t)my, out, NULL, stage + stage_bytes,
+                        agg_bytes, "the shard's aggregate", raw > 0 ? &rr : NULL);
+  if (st == RAGG_SUCCESS && my == 0 && raw > 0) {
+    double *zeros = (double *)(stage + stage_bytes + agg_bytes);
+    st = t->dev->zero(t, zeros, sizeof(double) * (size_t)(raw * raw));
+    if (st == RAGG_SUCCESS) st = t->allreduce_sum_f64(t, zeros, (size_t)(raw * raw));
+  }
   if (st == RAGG_SUCCESS && c->reduce == RAGG_REDUCE_SUM && P > 1 && my > 0)
     st = t->dev->scale(t, c->dtype, out, my, (double)P);
   /* 3. all-gather of the aggregated shards */
@@ -666,7 +697,7 @@ static ragg_status_t run_device_replicated(ragg_context_t *ctx, const ragg_confi
   if (st == RAGG_SUCCESS) st = t->allgatherv(t, stage, cnt, cnt + P, es);
   if (st == RAGG_SUCCESS)
     st = lent_aggregate(ctx, cfg, t, c->dtype, stage, P, (int64_t)total, out, c->report,
-                          full + full_bytes, agg_bytes, "replicated algorithm");
+                          full + full_bytes, agg_bytes, "replicated algorithm", NULL);
   if (st == RAGG_SUCCESS && c->reduce == RAGG_REDUCE_SUM && P > 1)
     st = t->dev->scale(t, c->dtype, res, olen, (double)P);
   if (st == RAGG_SUCCESS && !allreduce) st = t->dev->copy(t, c->recvbuf, res, olen * es);

@@ -60,6 +60,12 @@ void dev_release(ragg_transport_t *t, void *p) {
   if (p && cudaFreeAsync(p, (cudaStream_t)t->stream) != cudaSuccess) cudaGetLastError();
 }
 
+ragg_status_t dev_zero(ragg_transport_t *t, void *p, size_t bytes) {
+  if (bytes == 0) return RAGG_SUCCESS;
+  cudaError_t e = cudaMemsetAsync(p, 0, bytes, (cudaStream_t)t->stream);
+  return e == cudaSuccess ? RAGG_SUCCESS : fail(t, "cudaMemsetAsync", e);
+}
+
 ragg_status_t dev_copy(ragg_transport_t *t, void *dst, const void *src, size_t bytes) {
   if (bytes == 0 || dst == src) return RAGG_SUCCESS;
   cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, (cudaStream_t)t->stream);
@@ -75,7 +81,8 @@ ragg_status_t dev_scale(ragg_transport_t *t, ragg_dtype_t dt, void *buf, size_t 
 
 }  // namespace
 
-extern "C" const ragg_dist_device_ops_t ragg_dist_cuda_ops = {dev_alloc, dev_release, dev_copy, dev_scale};
+extern "C" const ragg_dist_device_ops_t ragg_dist_cuda_ops = {dev_alloc, dev_release, dev_zero, dev_copy,
+                                                            dev_scale};
 
 extern "C" ragg_status_t ragg_dist_cuda_sum_ranks(ragg_transport_t *t, const double *all, int P, size_t n,
                                                   double *out) {

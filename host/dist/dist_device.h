@@ -13,7 +13,8 @@
 extern "C" {
 #endif
 
-/* alloc: cudaMallocAsync; release: cudaFreeAsync; copy: cudaMemcpyAsync;
+/* alloc: cudaMallocAsync; release: cudaFreeAsync; zero: cudaMemsetAsync;
+ * copy: cudaMemcpyAsync;
  * scale: one kernel. */
 extern const ragg_dist_device_ops_t ragg_dist_cuda_ops;
 

@@ -28,6 +28,8 @@ typedef struct ragg_dist_device_ops {
   /* Device memory for this call (released by `release`, stream-ordered). */
   ragg_status_t (*alloc)(ragg_transport_t *t, size_t bytes, void **p);
   void (*release)(ragg_transport_t *t, void *p);
+  /* bytes zero bytes at p. */
+  ragg_status_t (*zero)(ragg_transport_t *t, void *p, size_t bytes);
   /* Device-to-device copy of `bytes` bytes. */
   ragg_status_t (*copy)(ragg_transport_t *t, void *dst, const void *src, size_t bytes);
   /* buf[k] <- buf[k] * factor for k < len, formed in double and rounded once
@@ -80,8 +82,8 @@ typedef struct ragg_coll {
 ragg_status_t ragg_dist_run(ragg_context_t *ctx, const ragg_config_t *cfg, const ragg_coll_t *c,
                             ragg_transport_t *t);
 
-/* Device engines: whether the call runs the sharded local path (1) or the
- * replicated algorithm (0); see dist.c. Depends only on rank-consistent inputs. */
+/* Device engines: whether the call runs the sharded algorithm (1) or the
+ * replicated one (0); see dist.c. Depends only on rank-consistent inputs. */
 int ragg_dist_device_sharded(const ragg_config_t *cfg, const ragg_coll_t *c);
 
 /* Whether RAGG_CHECK=1 is set in the environment. */
