@@ -16,18 +16,27 @@ NMAX = 64
 
 
 def batcher(p):
-    """Comparators (i, j), i < j, of odd-even merge sort on p = 2^k inputs."""
+    """Comparators (i, j), i < j, of odd-even merge sort on p = 2^k inputs,
+    in the recursive order: each half is sorted completely before the merge,
+    so the first sorts run on few values, which stay in registers."""
     out = []
-    t = 1
-    while t < p:
-        k = t
-        while k >= 1:
-            for j in range(k % t, p - k, 2 * k):
-                for i in range(min(k, p - j - k)):
-                    if (i + j) // (2 * t) == (i + j + k) // (2 * t):
-                        out.append((i + j, i + j + k))
-            k //= 2
-        t *= 2
+
+    def merge(lo, n, r):
+        step = 2 * r
+        if step < n:
+            merge(lo, n, step)
+            merge(lo + r, n, step)
+            out.extend((i, i + r) for i in range(lo + r, lo + n - r, step))
+        else:
+            out.append((lo, lo + r))
+
+    def sort(lo, n):
+        if n > 1:
+            sort(lo, n // 2)
+            sort(lo + n // 2, n // 2)
+            merge(lo, n, 1)
+
+    sort(0, p)
     return out
 
 
