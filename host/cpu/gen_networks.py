@@ -15,10 +15,27 @@ import sys
 NMAX = 64
 
 
-def batcher(p):
+def batcher_layers(p):
     """Comparators (i, j), i < j, of odd-even merge sort on p = 2^k inputs,
-    in the recursive order: each half is sorted completely before the merge,
-    so the first sorts run on few values, which stay in registers."""
+    merge stage by merge stage across all p: many independent comparators
+    next to each other."""
+    out = []
+    t = 1
+    while t < p:
+        k = t
+        while k >= 1:
+            for j in range(k % t, p - k, 2 * k):
+                for i in range(min(k, p - j - k)):
+                    if (i + j) // (2 * t) == (i + j + k) // (2 * t):
+                        out.append((i + j, i + j + k))
+            k //= 2
+        t *= 2
+    return out
+
+
+def batcher_recursive(p):
+    """The same comparators in the recursive order: each half is sorted
+    completely before the merge, so the first sorts touch few values."""
     out = []
 
     def merge(lo, n, r):
@@ -38,6 +55,16 @@ def batcher(p):
 
     sort(0, p)
     return out
+
+
+def batcher(p):
+    """Odd-even merge sort on p = 2^k inputs in the order that compiles best.
+    Up to 32 values stay in the 32 vector registers of AVX-512 and NEON
+    whatever the order, and the stage order leaves the most independent work
+    side by side. Beyond, the stage order keeps all p values live at once and
+    the compiler spills most of them on every stage (net_sort_64: 951 stack
+    moves, against 157 in the recursive order)."""
+    return batcher_layers(p) if p <= 32 else batcher_recursive(p)
 
 
 def network(n):
