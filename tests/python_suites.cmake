@@ -7,5 +7,6 @@ if(RAGG_PYTHON_TESTS AND Python3_Interpreter_FOUND)
            WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}/python)
   set_tests_properties(python_pytest PROPERTIES
     ENVIRONMENT "RAGG_LIBRARY=$<TARGET_FILE:robustagg>;OMP_NUM_THREADS=1"
-    LABELS "python;cpu;slow" TIMEOUT 1500)
+    LABELS "python;cpu;slow" TIMEOUT 1500
+    PROCESSORS 4)  # the DDP hook suite trains with 4 processes, as the MPI suites declare theirs
 endif()
