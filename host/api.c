@@ -354,12 +354,19 @@ static ragg_status_t check_call(ragg_context_t *ctx, const ragg_config_t *cfg,
   return RAGG_SUCCESS;
 }
 
+/* rr: a shard of each input (ragg_aggregate_shard; CUDA contexts only). */
 static ragg_status_t dispatch(ragg_context_t *ctx, const ragg_config_t *cfg, const ragg_input_t *in,
-                              void *out, ragg_report_t *report) {
+                              void *out, ragg_report_t *report, const ragg_raw_reducer_t *rr) {
   if (!ctx) return RAGG_ERR_INVALID_ARGUMENT;
   ctx->err[0] = '\0';
   ragg_status_t st = check_call(ctx, cfg, in, out, report);
   if (st != RAGG_SUCCESS) return st;
+  if (rr) {
+    if (ctx->backend != RAGG_BACKEND_CUDA)
+      return ragg_set_error(ctx, RAGG_ERR_INVALID_ARGUMENT,
+                            "ragg_aggregate (shard): a shard needs a CUDA context");
+    return ragg_cuda_aggregate_shard(ctx, cfg, in, out, rr);
+  }
   if (ctx->backend == RAGG_BACKEND_CUDA) return ragg_cuda_aggregate(ctx, cfg, in, out, report);
   return ragg_cpu_aggregate(ctx, cfg, in, out, report);
 }
@@ -373,7 +380,7 @@ ragg_status_t ragg_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg, ragg
     return ragg_set_error(ctx, RAGG_ERR_INVALID_ARGUMENT, "ragg_aggregate: x is NULL");
   }
   ragg_input_t in = {dtype, n, d, x, ld, NULL};
-  return dispatch(ctx, cfg, &in, out, report);
+  return dispatch(ctx, cfg, &in, out, report, NULL);
 }
 
 ragg_status_t ragg_aggregate_shard(ragg_context_t *ctx, const ragg_config_t *cfg, ragg_dtype_t dtype,
@@ -385,11 +392,7 @@ ragg_status_t ragg_aggregate_shard(ragg_context_t *ctx, const ragg_config_t *cfg
     return ragg_set_error(ctx, RAGG_ERR_INVALID_ARGUMENT, "ragg_aggregate (shard): %s is NULL",
                           x ? "the reducer" : "x");
   ragg_input_t in = {dtype, n, d, x, d, NULL};
-  ragg_status_t st = check_call(ctx, cfg, &in, out, NULL);
-  if (st != RAGG_SUCCESS) return st;
-  if (ctx->backend != RAGG_BACKEND_CUDA)
-    return ragg_set_error(ctx, RAGG_ERR_INVALID_ARGUMENT, "ragg_aggregate: a shard needs a CUDA context");
-  return ragg_cuda_aggregate_shard(ctx, cfg, &in, out, rr);
+  return dispatch(ctx, cfg, &in, out, NULL, rr);
 }
 
 ragg_status_t ragg_aggregate_ptrs(ragg_context_t *ctx, const ragg_config_t *cfg, ragg_dtype_t dtype,
@@ -401,7 +404,7 @@ ragg_status_t ragg_aggregate_ptrs(ragg_context_t *ctx, const ragg_config_t *cfg,
     return ragg_set_error(ctx, RAGG_ERR_INVALID_ARGUMENT, "ragg_aggregate_ptrs: rows is NULL");
   }
   ragg_input_t in = {dtype, n, d, NULL, d, rows};
-  return dispatch(ctx, cfg, &in, out, report);
+  return dispatch(ctx, cfg, &in, out, report, NULL);
 }
 
 ragg_status_t ragg_workspace_size(ragg_context_t *ctx, const ragg_config_t *cfg, ragg_dtype_t dtype,

@@ -29,6 +29,11 @@ ragg_status_t ragg_cuda_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
   (void)report;
   return ragg_set_error(ctx, RAGG_ERR_NO_DEVICE, "this build of robustagg has no CUDA backend");
 }
+int64_t ragg_cuda_shard_raw_rows(const ragg_config_t *cfg, int64_t n) {
+  (void)cfg;
+  (void)n;
+  return 0;
+}
 ragg_status_t ragg_cuda_aggregate_shard(ragg_context_t *ctx, const ragg_config_t *cfg,
                                         const ragg_input_t *in, void *out,
                                         const ragg_raw_reducer_t *rr) {

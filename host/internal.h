@@ -79,5 +79,9 @@ ragg_status_t ragg_aggregate_shard(ragg_context_t *ctx, const ragg_config_t *cfg
 ragg_status_t ragg_cuda_aggregate_shard(ragg_context_t *ctx, const ragg_config_t *cfg,
                                         const ragg_input_t *in, void *out,
                                         const ragg_raw_reducer_t *rr);
+/* Lraw of the raw sums ragg_cuda_aggregate_shard reduces on n rows, or 0 when
+ * the call reads no distances (its plan's answer: a rank with an empty shard
+ * joins the same reductions without running the plan). */
+int64_t ragg_cuda_shard_raw_rows(const ragg_config_t *cfg, int64_t n);
 
 #endif

@@ -418,6 +418,11 @@ extern "C" ragg_status_t ragg_cuda_aggregate(ragg_context_t *ctx, const ragg_con
   return aggregate(ctx, cfg, in, out, report);
 }
 
+extern "C" int64_t ragg_cuda_shard_raw_rows(const ragg_config_t *cfg, int64_t n) {
+  Plan pl = make_plan(cfg, NULL, n, 1, 1, 1);
+  return pl.need_dist ? pl.Lraw : 0;
+}
+
 extern "C" ragg_status_t ragg_cuda_aggregate_shard(ragg_context_t *ctx, const ragg_config_t *cfg,
                                                    const ragg_input_t *in, void *out,
                                                    const ragg_raw_reducer_t *rr) {

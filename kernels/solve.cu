@@ -40,15 +40,16 @@ __device__ double raw_sum(const RawSums &r, int64_t i, int64_t j) {
 
 /* parts[0][i][j] = sum over the splits p of parts[p][i][j] (i <= j), one
  * warp per entry: lane l adds splits l, l + 32, ... in order, then a fixed
- * tree over the lanes. The order is a function of the shape alone.
- * zero_lower: parts[0][i][j] = 0 for j < i (no split is read there). */
-__global__ void reduce_parts_kernel(double *parts, int64_t L, int64_t nsplit, int zero_lower) {
+ * tree over the lanes. The order is a function of the shape alone. Below the
+ * diagonal (no split is read there) parts[0][i][j] = 0, so every entry of
+ * parts[0] is set (the sharded collectives sum all of it over the ranks). */
+__global__ void reduce_parts_kernel(double *parts, int64_t L, int64_t nsplit) {
   int64_t e = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x & 31;
   if (e >= L * L) return; /* whole warps leave together */
   int64_t i = e / L, j = e % L;
   if (j < i) {
-    if (zero_lower && lane == 0) parts[e] = 0.0;
+    if (lane == 0) parts[e] = 0.0;
     return;
   }
   double s = 0.0;
@@ -125,24 +126,22 @@ __global__ void solve_kernel(SolveArgs a) {
 
 }  // namespace
 
+cudaError_t launch_reduce_parts(double *parts, int64_t L, int64_t nsplit, cudaStream_t stream) {
+  reduce_parts_kernel<<<grid_for(L * L, 8, INT32_MAX), 256, 0, stream>>>(parts, L, nsplit);
+  return cudaGetLastError();
+}
+
 cudaError_t launch_finalize(const RawSums &raw, int origin_anchor, int direct, double *D, double *N,
                             cudaStream_t stream) {
   int64_t Lo = raw.rows + origin_anchor;
   RawSums r = raw;
   if (r.parts && r.nsplit > 1) {
-    int64_t L = r.rows;
-    reduce_parts_kernel<<<grid_for(L * L, 8, INT32_MAX), 256, 0, stream>>>(r.parts, L, r.nsplit, 0);
-    cudaError_t e = cudaGetLastError();
+    cudaError_t e = launch_reduce_parts(r.parts, r.rows, r.nsplit, stream);
     if (e != cudaSuccess) return e;
     r.nsplit = 1;
   }
   finalize_kernel<<<grid_for(Lo * Lo, 256, INT32_MAX), 256, 0, stream>>>(r, origin_anchor, direct, D,
                                                                          N);
-  return cudaGetLastError();
-}
-
-cudaError_t launch_reduce_parts(double *parts, int64_t L, int64_t nsplit, cudaStream_t stream) {
-  reduce_parts_kernel<<<grid_for(L * L, 8, INT32_MAX), 256, 0, stream>>>(parts, L, nsplit, 1);
   return cudaGetLastError();
 }
 

@@ -389,13 +389,13 @@ TEST(NcclAlgorithm, EveryCallWithoutAReportRunsSharded) {
   Call c;
   ragg_coll_t probe{};
   probe.mode = RAGG_MODE_SHARDED;
-  EXPECT_EQ(ragg_dist_device_sharded(&cfg, &probe), 1);
+  EXPECT_EQ(ragg_dist_device_sharded(&probe), 1);
   ragg_report_t rep{5, nullptr, nullptr, nullptr, nullptr};
   probe.report = &rep;
-  EXPECT_EQ(ragg_dist_device_sharded(&cfg, &probe), 0);
+  EXPECT_EQ(ragg_dist_device_sharded(&probe), 0);
   probe.report = nullptr;
   probe.mode = RAGG_MODE_REPLICATED;
-  EXPECT_EQ(ragg_dist_device_sharded(&cfg, &probe), 0);
+  EXPECT_EQ(ragg_dist_device_sharded(&probe), 0);
   expect_matches(5, cfg, c, run(5, cfg, c), "median with clip_norm");
   ragg_config_init(&cfg, RAGG_RULE_TRIMMED_MEAN, 1);
   cfg.mix = RAGG_MIX_NNM;

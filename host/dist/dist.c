@@ -602,17 +602,8 @@ static ragg_status_t run_replicated(ragg_context_t *ctx, const ragg_config_t *cf
  * The choice depends only on the mode and whether a report is passed, so
  * every rank takes the same path.
  */
-int ragg_dist_device_sharded(const ragg_config_t *cfg, const ragg_coll_t *c) {
-  (void)cfg;
+int ragg_dist_device_sharded(const ragg_coll_t *c) {
   return c->mode == RAGG_MODE_SHARDED && !c->report;
-}
-
-/* Rows of the raw sums the sharded device path reduces over the ranks (P, or
- * P + 1 for centered clipping's cc_center), or 0 when the call reads no
- * distances; the CUDA backend's plan for a shard makes the same choice. */
-static int64_t device_raw_rows(const ragg_config_t *cfg, int P) {
-  if (!ragg_plan_needs_distances(cfg, NULL)) return 0;
-  return (int64_t)P + (cfg->rule == RAGG_RULE_CENTERED_CLIP && cfg->cc_center != NULL);
 }
 
 static ragg_status_t sum_over_ranks(void *user, double *raw, size_t count) {
@@ -629,7 +620,7 @@ static ragg_status_t run_device_sharded(ragg_context_t *ctx, const ragg_config_t
   if (!cnt) FAILC(RAGG_ERR_OUT_OF_MEMORY, "%s: out of memory", t->fn);
   size_t *scount = cnt, *sdispl = cnt + P, *rcount = cnt + 2 * P, *rdispl = cnt + 3 * P;
   size_t my = shard_counts(c, P, r, cnt);
-  int64_t raw = device_raw_rows(cfg, P);
+  int64_t raw = ragg_cuda_shard_raw_rows(cfg, P); /* what the backend will reduce */
   /* centered clipping's centre, cut to this shard like the inputs */
   ragg_config_t scfg = *cfg;
   if (scfg.cc_center) scfg.cc_center = (const char *)cfg->cc_center + sdispl[r] * es;
@@ -714,7 +705,7 @@ ragg_status_t ragg_dist_run(ragg_context_t *ctx, const ragg_config_t *cfg, const
   if (st != RAGG_SUCCESS) return st;
   if (c->count == 0) return RAGG_SUCCESS;
   if (t->dev)
-    return ragg_dist_device_sharded(cfg, c) ? run_device_sharded(ctx, cfg, c, t)
+    return ragg_dist_device_sharded(c) ? run_device_sharded(ctx, cfg, c, t)
                                             : run_device_replicated(ctx, cfg, c, t);
   return c->mode == RAGG_MODE_REPLICATED ? run_replicated(ctx, cfg, c, t) : run_sharded(ctx, cfg, c, t);
 }

@@ -84,7 +84,7 @@ ragg_status_t ragg_dist_run(ragg_context_t *ctx, const ragg_config_t *cfg, const
 
 /* Device engines: whether the call runs the sharded algorithm (1) or the
  * replicated one (0); see dist.c. Depends only on rank-consistent inputs. */
-int ragg_dist_device_sharded(const ragg_config_t *cfg, const ragg_coll_t *c);
+int ragg_dist_device_sharded(const ragg_coll_t *c);
 
 /* Whether RAGG_CHECK=1 is set in the environment. */
 int ragg_dist_check_env(void);
