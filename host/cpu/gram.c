@@ -211,8 +211,7 @@ RAGG_CLONES static void half_tile2x2(const double *buf, int64_t bs, int64_t i, i
  * RAGG_CPU_SIMD=avx2 asks for what an AVX2 CPU runs (the same bits). */
 static int wide_vectors(void) {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(RAGG_NO_CLONES) && !defined(__clang__)
-  const char *env = getenv("RAGG_CPU_SIMD");
-  if (env && strcmp(env, "avx2") == 0) return 0;
+  if (ragg_cpu_simd_env() == RAGG_SIMD_AVX2) return 0;
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512f");
 #else
