@@ -168,13 +168,24 @@ int main(int argc, char **argv) {
       if (rows[r].pre == 3) cfg.mix = RAGG_MIX_BUCKETING, cfg.bucket_size = 2;
       if (rows[r].rule == RAGG_RULE_BULYAN && n < 4 * cfg.f + 3) cfg.f = (n - 3) / 4;
       ragg_status_t st = RAGG_SUCCESS;
+      /* :general rows force the general path for themselves alone and leave
+       * the caller's RAGG_CPU_SIMD (e.g. avx2) in force for every other row */
+      const char *simd_env = getenv("RAGG_CPU_SIMD");
+      char simd_saved[32] = "";
+      int simd_had = simd_env != NULL;
+      if (simd_had) snprintf(simd_saved, sizeof(simd_saved), "%s", simd_env);
       if (rows[r].general) setenv("RAGG_CPU_SIMD", "0", 1);
       for (int k = 0; k <= reps && st == RAGG_SUCCESS; ++k) {
         double t0 = omp_get_wtime();
         st = ragg_aggregate(ctx, &cfg, RAGG_F32, x, n, d, d, out, NULL);
         if (k > 0) t[k - 1] = omp_get_wtime() - t0; /* the first call sizes the workspace */
       }
-      unsetenv("RAGG_CPU_SIMD");
+      if (rows[r].general) {
+        if (simd_had)
+          setenv("RAGG_CPU_SIMD", simd_saved, 1);
+        else
+          unsetenv("RAGG_CPU_SIMD");
+      }
       if (st != RAGG_SUCCESS) {
         printf("%-18s %5lld  %s\n", rows[r].name, (long long)n, ragg_last_error(ctx));
         continue;

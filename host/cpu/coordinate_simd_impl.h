@@ -161,7 +161,7 @@ static inline void mix_tile(const float *stage, int64_t n, const ragg_mix_terms_
 int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
             const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out,
             const ragg_mix_terms_t *mt, int64_t nm) {
-  if (nm < 2 || nm > NET_NMAX || n > NET_NMAX) return 0;
+  /* n and nm are in 2..NET_NMAX: ragg_coord_simd, the only caller, checks */
   const net_fn net = op->rule == RAGG_RULE_MEDIAN ? net_median_table[nm] : net_sort_table[nm];
   int64_t nchunks = (d + CHUNK - 1) / CHUNK;
   size_t esize = ragg_dtype_size(in_t);
