@@ -43,6 +43,8 @@ const char *ragg_status_string(ragg_status_t s) {
       return "RAGG_ERR_INTERNAL: internal error";
     case RAGG_ERR_MISMATCH:
       return "RAGG_ERR_MISMATCH: arguments differ across ranks";
+    case RAGG_ERR_TRANSPORT:
+      return "RAGG_ERR_TRANSPORT: a transport callback failed";
   }
   return "unknown ragg_status_t value";
 }

@@ -52,7 +52,8 @@ typedef enum {
   RAGG_ERR_NCCL = 8,
   RAGG_ERR_MPI = 9,
   RAGG_ERR_INTERNAL = 10,
-  RAGG_ERR_MISMATCH = 11
+  RAGG_ERR_MISMATCH = 11,
+  RAGG_ERR_TRANSPORT = 12 /* a caller-supplied transport callback failed (robustagg_transport.h) */
 } ragg_status_t;
 
 typedef enum {

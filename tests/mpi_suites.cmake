@@ -26,4 +26,15 @@ if(TARGET robustagg_mpi AND MPIEXEC_EXECUTABLE)
       LABELS mpi TIMEOUT 300 PROCESSORS ${np}
       ENVIRONMENT "OMP_NUM_THREADS=1;ASAN_OPTIONS=detect_leaks=0")  # Open MPI leaks at exit
   endforeach()
+  # The same suite through a caller's transport (robustagg_transport.h) whose
+  # callbacks move bytes over MPI: checked against the reference and, bit for
+  # bit, against the MPI engine.
+  foreach(np 2 3 4)
+    add_test(NAME test_transport_collectives_np${np}
+             COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${np} ${RAGG_MPIEXEC_FLAGS}
+                     ${MPIEXEC_PREFLAGS} $<TARGET_FILE:test_mpi_collectives> ${MPIEXEC_POSTFLAGS})
+    set_tests_properties(test_transport_collectives_np${np} PROPERTIES
+      LABELS mpi TIMEOUT 300 PROCESSORS ${np}
+      ENVIRONMENT "OMP_NUM_THREADS=1;ASAN_OPTIONS=detect_leaks=0;RAGG_TEST_ENGINE=transport")
+  endforeach()
 endif()

@@ -5,13 +5,65 @@
 // Gram-space rules in sharded mode (their Gram sums are added shard by
 // shard). Every call runs on every rank, so a failed expectation never
 // leaves a rank behind in a collective.
+//
+// With RAGG_TEST_ENGINE=transport every collective of run_case goes through
+// ragg_allreduce_transport / ragg_reduce_scatter_transport instead, with
+// callbacks that move bytes over MPI (a caller's transport), and is checked
+// against the same reference and, bit for bit, against the MPI engine's
+// result for the same call.
+#include <climits>
 #include <cstdlib>
 
+#include "robustagg_transport.h"
 #include "test_mpi_helpers.hh"
 
 using namespace mpi_test;
 
 namespace {
+
+bool transport_engine() {
+  const char *e = std::getenv("RAGG_TEST_ENGINE");
+  return e && std::string(e) == "transport";
+}
+
+// A caller's transport over MPI_COMM_WORLD: byte counts (the test's sizes fit
+// in int), MPI_BYTE, no reduction. `calls` counts the callbacks run.
+int ints(const size_t *a, int P, std::vector<int> &dst) {
+  dst.resize((size_t)P);
+  for (int p = 0; p < P; ++p) {
+    if (a[p] > (size_t)INT_MAX) return 1;
+    dst[(size_t)p] = (int)a[p];
+  }
+  return 0;
+}
+struct MpiBytes {
+  int calls = 0, fail_at = -1; // fail_at: the callback number that returns 7
+  ragg_transport_ops_t ops;
+  MpiBytes() {
+    ops.rank = rank();
+    ops.size = size();
+    ops.user = this;
+    ops.alltoallv = [](void *u, const void *sbuf, const size_t *sc, const size_t *sd, void *rbuf,
+                       const size_t *rc, const size_t *rd) -> int {
+      auto *m = (MpiBytes *)u;
+      if (m->calls++ == m->fail_at) return 7;
+      int P = m->ops.size;
+      std::vector<int> a, b, c, d;
+      if (ints(sc, P, a) || ints(sd, P, b) || ints(rc, P, c) || ints(rd, P, d)) return 1;
+      return MPI_Alltoallv(sbuf, a.data(), b.data(), MPI_BYTE, rbuf, c.data(), d.data(), MPI_BYTE,
+                           MPI_COMM_WORLD);
+    };
+    ops.allgatherv = [](void *u, void *buf, const size_t *cnt, const size_t *dsp) -> int {
+      auto *m = (MpiBytes *)u;
+      if (m->calls++ == m->fail_at) return 7;
+      int P = m->ops.size;
+      std::vector<int> a, b;
+      if (ints(cnt, P, a) || ints(dsp, P, b)) return 1;
+      return MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, a.data(), b.data(), MPI_BYTE,
+                            MPI_COMM_WORLD);
+    };
+  }
+};
 
 struct Case {
   ragg_config_t cfg;
@@ -86,15 +138,38 @@ void run_case(const Case &c) {
   }
   Ctx ctx, ref_ctx;
   Report rep(P), ref_rep(P);
+  // The MPI engine's result, kept for the transport engine's comparison.
+  std::vector<unsigned char> by_mpi;
+  ragg_status_t mpi_st = RAGG_SUCCESS;
+  auto run_mpi = [&](const void *sb, void *rb, ragg_report_t *rp) {
+    return c.reduce_scatter ? ragg_reduce_scatter_mpi_report(ctx.c, &c.cfg, sb, rb, c.count, c.dt,
+                                                            c.reduce, MPI_COMM_WORLD, rp)
+                            : ragg_allreduce_mpi_report(ctx.c, &c.cfg, sb, rb, c.count, c.dt,
+                                                        c.reduce, c.mode, MPI_COMM_WORLD, rp);
+  };
   ragg_status_t st;
-  if (c.reduce_scatter)
-    st = ragg_reduce_scatter_mpi_report(ctx.c, &c.cfg, sendbuf, recvbuf, c.count, c.dt, c.reduce,
-                                        MPI_COMM_WORLD, c.report ? &rep.r : nullptr);
-  else
-    st = ragg_allreduce_mpi_report(ctx.c, &c.cfg, sendbuf, recvbuf, c.count, c.dt, c.reduce, c.mode,
-                                   MPI_COMM_WORLD, c.report ? &rep.r : nullptr);
+  if (transport_engine()) {
+    by_mpi.assign(outn * es, 0);
+    Report mpi_rep(P);
+    mpi_st = run_mpi(send.data(), by_mpi.data(), c.report ? &mpi_rep.r : nullptr);
+    MpiBytes t;
+    ragg_report_t *rp = c.report ? &rep.r : nullptr;
+    st = c.reduce_scatter ? ragg_reduce_scatter_transport(ctx.c, &c.cfg, sendbuf, recvbuf, c.count,
+                                                          c.dt, c.reduce, &t.ops, rp)
+                          : ragg_allreduce_transport(ctx.c, &c.cfg, sendbuf, recvbuf, c.count, c.dt,
+                                                     c.reduce, c.mode, &t.ops, rp);
+    EXPECT_EQ(st, mpi_st) << what << ": the transport engine and the MPI engine disagree";
+  } else {
+    st = run_mpi(sendbuf, recvbuf, c.report ? &rep.r : nullptr);
+  }
   expect_status_everywhere(st, what);
   const unsigned char *got = (const unsigned char *)recvbuf;
+  // The same algorithm on the same bytes: the same bits (the MPI engine adds
+  // the Gram sums in rank order too, unless a test sends them through
+  // MPI_Reduce).
+  if (transport_engine() && st == RAGG_SUCCESS && mpi_st == RAGG_SUCCESS)
+    expect_match(c.dt, got, by_mpi.data(), outn, !std::getenv("RAGG_MPI_GATHER_SUM_BYTES"),
+                 what + " (transport engine vs MPI engine)");
 
   std::vector<unsigned char> ref(total * es);
   ragg_status_t rst = ragg_aggregate(ref_ctx.c, &c.cfg, c.dt, rows.data(), P, (int64_t)total,
@@ -429,5 +504,96 @@ TEST(MpiCheck, MismatchDetectedOnEveryRank) {
     }
     expect_status_everywhere(st, cases[i].field);
   }
+  unsetenv("RAGG_CHECK");
+}
+
+// A caller's transport: local argument checks before any callback, a failing
+// callback reported on every rank, and RAGG_CHECK through the callbacks.
+TEST(TransportOps, InvalidOpsRefusedBeforeAnyCallback) {
+  const int P = size();
+  std::vector<float> x(8, 1.0f), y(8);
+  ragg_config_t cfg;
+  ragg_config_init(&cfg, RAGG_RULE_MEDIAN, 0);
+  Ctx ctx;
+  MpiBytes t;
+  auto call = [&](const ragg_transport_ops_t *ops) {
+    return ragg_allreduce_transport(ctx.c, &cfg, x.data(), y.data(), 8, RAGG_F32, RAGG_REDUCE_MEAN,
+                                    RAGG_MODE_SHARDED, ops, nullptr);
+  };
+  EXPECT_EQ(call(nullptr), RAGG_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ragg_last_error(ctx.c)).find("ops is NULL"), std::string::npos);
+  ragg_transport_ops_t bad = t.ops;
+  bad.allgatherv = nullptr;
+  EXPECT_EQ(call(&bad), RAGG_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ragg_last_error(ctx.c)).find("ops->allgatherv is NULL"), std::string::npos);
+  bad = t.ops;
+  bad.size = 0;
+  EXPECT_EQ(call(&bad), RAGG_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ragg_last_error(ctx.c)).find("ops->size = 0"), std::string::npos);
+  bad = t.ops;
+  bad.rank = P;
+  EXPECT_EQ(call(&bad), RAGG_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ragg_last_error(ctx.c)).find("outside [0, " + std::to_string(P) + ")"),
+            std::string::npos)
+      << ragg_last_error(ctx.c);
+  EXPECT_EQ(ragg_allreduce_transport(nullptr, &cfg, x.data(), y.data(), 8, RAGG_F32,
+                                     RAGG_REDUCE_MEAN, RAGG_MODE_SHARDED, &t.ops, nullptr),
+            RAGG_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(t.calls, 0) << "a callback ran for a call refused locally";
+  // refused by the configuration with n = P, before any callback
+  ragg_config_t krum;
+  ragg_config_init(&krum, RAGG_RULE_KRUM, P);
+  EXPECT_EQ(ragg_allreduce_transport(ctx.c, &krum, x.data(), y.data(), 8, RAGG_F32,
+                                     RAGG_REDUCE_MEAN, RAGG_MODE_SHARDED, &t.ops, nullptr),
+            RAGG_ERR_TOO_MANY_BYZANTINE);
+  EXPECT_NE(std::string(ragg_last_error(ctx.c)).find("ragg_allreduce_transport"), std::string::npos);
+  EXPECT_EQ(t.calls, 0);
+}
+
+TEST(TransportOps, FailingCallbackReportedOnEveryRank) {
+  const int P = size(), r = rank();
+  ragg_config_t cfg;
+  rule_config(&cfg, RAGG_RULE_KRUM, feasible_f(RAGG_RULE_KRUM, P, 1));
+  if (feasible_f(RAGG_RULE_KRUM, P, 1) < 0) ragg_config_init(&cfg, RAGG_RULE_GEOMED, 0);
+  auto row = make_row(11, r, 40, RAGG_F32);
+  std::vector<float> y(40);
+  Ctx ctx;
+  // Fail at the first callback (the all-to-all), then at the second (the
+  // Gram sums' gather), then at the third (the all-gather of the result):
+  // every rank fails at the same step, so none waits for another.
+  for (int at = 0; at < 3; ++at) {
+    MpiBytes t;
+    t.fail_at = at;
+    ragg_status_t st = ragg_allreduce_transport(ctx.c, &cfg, row.data(), y.data(), 40, RAGG_F32,
+                                                RAGG_REDUCE_MEAN, RAGG_MODE_SHARDED, &t.ops, nullptr);
+    if (P == 1 && at > 0) continue; // one rank: no Gram sums to gather
+    EXPECT_EQ(st, RAGG_ERR_TRANSPORT) << "fail_at " << at << ": " << ragg_last_error(ctx.c);
+    std::string msg = ragg_last_error(ctx.c);
+    EXPECT_NE(msg.find(at == 0 ? "alltoallv callback returned 7" : "allgatherv callback returned 7"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("ragg_allreduce_transport"), std::string::npos) << msg;
+  }
+}
+
+TEST(TransportOps, MismatchDetectedThroughTheCallbacks) {
+  const int P = size(), r = rank();
+  setenv("RAGG_CHECK", "1", 1);
+  ragg_config_t cfg;
+  ragg_config_init(&cfg, RAGG_RULE_MEDIAN, 0);
+  std::vector<float> x(64, 1.0f), y(64);
+  Ctx ctx;
+  MpiBytes t;
+  size_t count = r == P - 1 && P > 1 ? 63 : 64;
+  ragg_status_t st = ragg_allreduce_transport(ctx.c, &cfg, x.data(), y.data(), count, RAGG_F32,
+                                              RAGG_REDUCE_SUM, RAGG_MODE_SHARDED, &t.ops, nullptr);
+  EXPECT_EQ(st, P > 1 ? RAGG_ERR_MISMATCH : RAGG_SUCCESS) << ragg_last_error(ctx.c);
+  if (P > 1) {
+    EXPECT_NE(std::string(ragg_last_error(ctx.c)).find("count"), std::string::npos);
+  }
+  st = ragg_allreduce_transport(ctx.c, &cfg, x.data(), y.data(), 64, RAGG_F32, RAGG_REDUCE_SUM,
+                                RAGG_MODE_SHARDED, &t.ops, nullptr);
+  EXPECT_EQ(st, RAGG_SUCCESS) << ragg_last_error(ctx.c);
+  for (float v : y) EXPECT_EQ(v, (float)P);
   unsetenv("RAGG_CHECK");
 }
