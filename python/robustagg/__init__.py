@@ -3,12 +3,14 @@
     import robustagg
     g = robustagg.aggregate(x, rule="krum", f=2)          # x: (n, d) array
     g, report = robustagg.aggregate(x, rule="median", f=2, return_report=True)
+    g = robustagg.allreduce(my_grad, rule="krum", f=1, transport=t)  # t: a robustagg.Transport
 
 The C library is found through RAGG_LIBRARY, then robustagg/lib/, then the
 source tree's build/host/, then the system's library path.
 """
 
 from . import _lib
+from ._collective import Transport, allreduce, reduce_scatter
 from ._core import (
     OPTIONS,
     RaggArgumentError,
@@ -34,6 +36,9 @@ _lib.lib()
 
 __all__ = [
     "aggregate",
+    "allreduce",
+    "reduce_scatter",
+    "Transport",
     "rules",
     "coordinate_wise_rules",
     "Report",

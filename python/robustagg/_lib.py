@@ -54,6 +54,8 @@ COORDINATE_WISE = frozenset({"mean", "median", "trimmed_mean", "meamed"})
 
 F32, F16, BF16 = 0, 1, 2
 BACKEND_CPU, BACKEND_CUDA = 0, 1
+REDUCE = {"mean": 0, "sum": 1}
+MODES = {"sharded": 0, "replicated": 1}
 DISTANCES = {"gram": 0, "direct": 1}
 MIX = {"none": 0, "nnm": 1, "bucketing": 2}
 
@@ -92,6 +94,26 @@ class Report(ctypes.Structure):
         ("weights", ctypes.c_void_p),
         ("selected", ctypes.c_void_p),
         ("nonfinite", ctypes.c_void_p),
+    ]
+
+
+_SIZES = ctypes.POINTER(ctypes.c_size_t)
+#: int (*alltoallv)(user, sendbuf, sendcounts, sdispls, recvbuf, recvcounts, rdispls)
+ALLTOALLV = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, _SIZES, _SIZES,
+                             ctypes.c_void_p, _SIZES, _SIZES)
+#: int (*allgatherv)(user, buf, counts, displs)
+ALLGATHERV = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, _SIZES, _SIZES)
+
+
+class TransportOps(ctypes.Structure):
+    """ragg_transport_ops_t (robustagg_transport.h)."""
+
+    _fields_ = [
+        ("rank", ctypes.c_int),
+        ("size", ctypes.c_int),
+        ("user", ctypes.c_void_p),
+        ("alltoallv", ALLTOALLV),
+        ("allgatherv", ALLGATHERV),
     ]
 
 
@@ -149,6 +171,14 @@ def _declare(lib):
     lib.ragg_version.restype = c_int
     lib.ragg_rule_min_inputs.argtypes = [c_int, c_int64]
     lib.ragg_rule_min_inputs.restype = c_int64
+    size_t = ctypes.c_size_t
+    lib.ragg_allreduce_transport.argtypes = [c_void_p, P(Config), c_void_p, c_void_p, size_t,
+                                             c_int, c_int, c_int, P(TransportOps), P(Report)]
+    lib.ragg_allreduce_transport.restype = c_int
+    lib.ragg_reduce_scatter_transport.argtypes = [c_void_p, P(Config), c_void_p, c_void_p,
+                                                  size_t, c_int, c_int, P(TransportOps),
+                                                  P(Report)]
+    lib.ragg_reduce_scatter_transport.restype = c_int
 
 
 def lib():

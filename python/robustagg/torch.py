@@ -1,27 +1,34 @@
-"""A Byzantine-robust DistributedDataParallel communication hook.
+"""A Byzantine-robust DistributedDataParallel communication hook, and a robust
+all-reduce over torch.distributed.
 
     import robustagg.torch as rt
     state = rt.RobustHookState(rule="trimmed_mean", f=1, mode="sharded", momentum=0.9)
     ddp_model.register_comm_hook(state, rt.robust_allreduce_hook)
 
+    rt.robust_all_reduce(tensor, rule="krum", f=1)   # in place, like dist.all_reduce
+
 Each rank contributes its own, undivided, local gradient bucket; the hook
 returns the robust aggregate of the world's buckets in place of their mean
 (DDP's usual semantics, so the optimizer and learning rate stay as they are).
-The collectives go through torch.distributed (gloo for CPU tensors, nccl for
-CUDA tensors), the aggregation through librobustagg on the bucket's device.
 
-Modes:
-  "replicated"  all_gather every rank's whole bucket, then every rank
-                aggregates the n = world_size rows itself (world_size / 2 times
-                an all-reduce's traffic; no rank trusts another's aggregation).
+CPU buckets (gloo, or any backend that moves CPU tensors): the library's
+robust all-reduce (robustagg.allreduce) runs with torch.distributed as its
+transport (ProcessGroupTransport), so every rule and pre-step runs in either
+mode, with the same bits on every rank:
   "sharded"     all_to_all_single so that rank r receives coordinate shard r of
-                every rank's bucket, aggregates that shard, then all_gather of
-                the aggregated shards (an all-reduce's traffic; every rank trusts
-                the others to aggregate honestly). Only coordinate-wise rules
-                (mean, median, trimmed_mean, meamed) without a pre-aggregation
-                step (clip_norm, adaptive_clip, mix) aggregate shard by shard;
-                for every other rule and configuration the hook falls back to
-                "replicated" (state.effective_mode tells which runs).
+                every rank's bucket, aggregates that shard (Gram-space rules and
+                pre-steps first all-gather a world x world matrix of partial Gram
+                sums, so every rank solves the same problem), then an all-gather
+                of the aggregated shards: an all-reduce's traffic; every rank
+                trusts the others to aggregate their shard honestly.
+  "replicated"  all_gather every rank's whole bucket, then every rank aggregates
+                the n = world_size rows itself (world_size / 2 times an
+                all-reduce's traffic; no rank trusts another's aggregation).
+CUDA buckets (nccl): torch.distributed collectives and librobustagg's CUDA
+backend on the device; "sharded" applies to the coordinate-wise rules (mean,
+median, trimmed_mean, meamed) without a pre-aggregation step (clip_norm,
+adaptive_clip, mix), and every other configuration runs "replicated".
+state.mode_for(device) says which mode runs; each HookRecord names it.
 
 momentum=beta > 0 makes each rank send its worker momentum
 m_t = beta m_{t-1} + (1 - beta) g_t (m_0 = 0) per bucket instead of g_t
@@ -39,10 +46,12 @@ import dataclasses
 import torch
 import torch.distributed as dist
 
+from . import _collective
 from . import _core
 from . import _lib as L
 
-__all__ = ["RobustHookState", "robust_allreduce_hook", "HookRecord"]
+__all__ = ["RobustHookState", "robust_allreduce_hook", "HookRecord", "ProcessGroupTransport",
+           "robust_all_reduce"]
 
 _PREAGGREGATION = ("clip_norm", "adaptive_clip", "mix")
 
@@ -91,13 +100,24 @@ class RobustHookState:
         self.step = 0
         self._momentum = {}
         self._checked_world = None
+        self._last_mode = None
+        self._transports = {}
+        # CPU buckets take the library's transport path; False sends them down
+        # the torch.distributed path of CUDA buckets (tests run it on CPU).
+        self._host_path = True
         if dist.is_available() and dist.is_initialized():
             self._check_world(dist.get_world_size(process_group))
 
-    @property
-    def effective_mode(self):
-        """The mode that runs: "sharded" only for coordinate-wise rules without a
-        pre-aggregation step, otherwise "replicated"."""
+    def mode_for(self, device):
+        """The mode that runs for buckets on `device` ("cpu", "cuda" or a torch.device):
+        CPU buckets run every configuration in the mode asked for; CUDA buckets shard
+        only coordinate-wise rules without a pre-aggregation step."""
+        if torch.device(device).type == "cpu" and self._host_path:
+            return self.mode
+        return self._collectives_mode()
+
+    def _collectives_mode(self):
+        """The mode of the torch.distributed path (CUDA buckets)."""
         if self.mode == "replicated":
             return "replicated"
         if _core._rule_code(self.rule) not in [L.RULES.index(r) for r in L.COORDINATE_WISE]:
@@ -107,6 +127,11 @@ class RobustHookState:
         if self.options.get("mix", "none") not in ("none", 0):
             return "replicated"
         return "sharded"
+
+    @property
+    def effective_mode(self):
+        """The mode the last bucket ran in (before the first: the mode for CPU buckets)."""
+        return self._last_mode or self.mode_for("cpu")
 
     def _check_world(self, world):
         if self._checked_world == world:
@@ -129,7 +154,14 @@ class RobustHookState:
         m.mul_(self.momentum).add_(grad, alpha=1.0 - self.momentum)
         return m
 
+    def _transport(self, group):
+        t = self._transports.get(group)
+        if t is None:
+            t = self._transports[group] = ProcessGroupTransport(group)
+        return t
+
     def _record(self, step, bucket_index, mode, report):
+        self._last_mode = mode
         if not self.record_history:
             return
         excluded = tuple(int(i) for i in report.excluded)
@@ -184,6 +216,21 @@ def _sharded(state, group, world, rank, send, index, step):
     return work.get_future().then(finish)
 
 
+def _on_host(state, group, send, index, step):
+    """The library's robust all-reduce over torch.distributed, every rule in either mode."""
+    out = torch.empty_like(send)
+    res = _collective.allreduce(send, state.rule, state.f, transport=state._transport(group),
+                                mode=state.mode, out=out, return_report=state.record_history,
+                                **state.options)
+    if state.record_history:
+        state._record(step, index, state.mode, res[1])
+    else:
+        state._last_mode = state.mode
+    fut = torch.futures.Future()
+    fut.set_result(out)
+    return fut
+
+
 def robust_allreduce_hook(state, bucket):
     """DDP communication hook: the robust aggregate of every rank's bucket.
 
@@ -200,8 +247,81 @@ def robust_allreduce_hook(state, bucket):
     step = state.step
     if bucket.is_last():
         state.step += 1
-    if state.effective_mode == "sharded":
+    if send.device.type == "cpu" and state._host_path:
+        return _on_host(state, group, send, index, step)
+    if state._collectives_mode() == "sharded":
         fut = _sharded(state, group, world, rank, send, index, step)
     else:
         fut = _replicated(state, group, world, send, index, step)
     return fut
+
+
+def _packed(counts, displs):
+    at = 0
+    for c, d in zip(counts, displs):
+        if c and d != at:
+            return False
+        at += c
+    return True
+
+
+class ProcessGroupTransport(_collective.Transport):
+    """robustagg.Transport over a torch.distributed process group, for host
+    memory: all_to_all_single and all_gather_into_tensor on uint8 CPU tensors
+    that share the library's buffers (gloo, or any backend that moves CPU
+    tensors). Uneven all-gather blocks travel padded to the largest block."""
+
+    def __init__(self, group=None):
+        self.group = group if group is not None else dist.group.WORLD
+        self.rank = dist.get_rank(self.group)
+        self.size = dist.get_world_size(self.group)
+
+    def alltoallv(self, send, send_counts, send_displs, recv, recv_counts, recv_displs):
+        s, r = torch.from_numpy(send), torch.from_numpy(recv)
+        if not _packed(send_counts, send_displs):
+            s = torch.cat([s[d:d + c] for c, d in zip(send_counts, send_displs)])
+        else:
+            s = s[:sum(send_counts)]
+        direct = _packed(recv_counts, recv_displs)
+        out = r[:sum(recv_counts)] if direct else torch.empty(sum(recv_counts), dtype=torch.uint8)
+        dist.all_to_all_single(out, s, output_split_sizes=list(recv_counts),
+                               input_split_sizes=list(send_counts), group=self.group)
+        if not direct:
+            at = 0
+            for c, d in zip(recv_counts, recv_displs):
+                r[d:d + c] = out[at:at + c]
+                at += c
+
+    def allgatherv(self, buf, counts, displs):
+        b = torch.from_numpy(buf)
+        width = max(counts)
+        if width == 0:
+            return
+        me = self.rank
+        mine = torch.zeros(width, dtype=torch.uint8)
+        mine[:counts[me]] = b[displs[me]:displs[me] + counts[me]]
+        gathered = torch.empty(self.size * width, dtype=torch.uint8)
+        dist.all_gather_into_tensor(gathered, mine, group=self.group)
+        for p, (c, d) in enumerate(zip(counts, displs)):
+            if p != me and c:
+                b[d:d + c] = gathered[p * width:p * width + c]
+
+
+def robust_all_reduce(tensor, rule="median", f=1, mode="sharded", group=None, reduce="mean",
+                      return_report=False, **options):
+    """In place, like dist.all_reduce: tensor <- the robust aggregate of every rank's
+    tensor (reduce="mean"), or world_size times it ("sum"). A contiguous CPU tensor
+    of float32, float16 or bfloat16; every rank passes the same shape, dtype, rule,
+    f, mode and options, and gets the same bits. Returns the Report (the same on
+    every rank) with return_report=True, else None."""
+    if tensor.device.type != "cpu":
+        raise _core._arg_error(
+            f"robust_all_reduce takes CPU tensors (got one on {tensor.device}); for CUDA "
+            "tensors use robust_allreduce_hook, or librobustagg_nccl's ragg_allreduce_nccl")
+    flat = tensor.view(-1) if tensor.is_contiguous() else None
+    if flat is None:
+        raise _core._arg_error("robust_all_reduce needs a contiguous tensor")
+    t = ProcessGroupTransport(group)
+    res = _collective.allreduce(flat, rule, f, transport=t, mode=mode, reduce=reduce, out=flat,
+                                return_report=return_report, **options)
+    return res[1] if return_report else None

@@ -67,11 +67,45 @@ SCENARIOS = [
      dict(rule="meamed", f=1, mode="sharded", momentum=0.5)),
     ("geomed-replicated-sign_flip", "robust", "sign_flip",
      dict(rule="geomed", f=1, mode="replicated")),
+    ("geomed-sharded-sign_flip", "robust", "sign_flip",
+     dict(rule="geomed", f=1, mode="sharded")),
     ("caf-replicated-momentum-nan", "robust", "nan",
      dict(rule="caf", f=1, mode="replicated", momentum=0.5)),
     ("trimmed_mean-replicated-none", "robust", "none",
      dict(rule="trimmed_mean", f=1, mode="replicated")),
+    # the torch.distributed path that CUDA buckets take, run on CPU buckets
+    ("median-collectives-sharded-nan", "robust", "nan",
+     dict(rule="median", f=1, mode="sharded", _host_path=False)),
+    ("geomed-collectives-sign_flip", "robust", "sign_flip",
+     dict(rule="geomed", f=1, mode="sharded", _host_path=False)),
 ]
+
+
+def _all_reduce_checks(rank, world):
+    """rt.robust_all_reduce against robustagg.aggregate on the gathered vectors."""
+    out = {}
+    for rule, f, mode in (("median", 1, "sharded"), ("geomed", 1, "sharded"),
+                          ("krum", 0, "sharded"), ("trimmed_mean", 1, "replicated")):
+        gen = torch.Generator().manual_seed(rank)
+        mine = torch.randn(1001, generator=gen)
+        if rank == BYZANTINE_RANK:
+            mine.fill_(float("nan"))
+        every = [torch.empty_like(mine) for _ in range(world)]
+        dist.all_gather(every, mine)
+        ref = robustagg.aggregate(torch.stack(every), rule=rule, f=f)
+        got = mine.clone()
+        report = rt.robust_all_reduce(got, rule=rule, f=f, mode=mode, return_report=True)
+        results = [torch.empty_like(got) for _ in range(world)]
+        dist.all_gather(results, got)
+        out[f"{rule}-{mode}"] = {
+            "same_everywhere": all(torch.equal(g.view(torch.int32), got.view(torch.int32))
+                                   for g in results),
+            "bits_equal": bool(torch.equal(got.view(torch.int32), ref.view(torch.int32))),
+            "max_rel": float(((got - ref).abs() / ref.abs().clamp_min(1e-3)).max()),
+            "finite": bool(torch.isfinite(got).all()),
+            "nonfinite": report.nonfinite.tolist(),
+        }
+    return out
 
 
 def worker(rank, world, out_dir):
@@ -84,7 +118,12 @@ def worker(rank, world, out_dir):
     results = {}
     try:
         for name, hook, attack, kwargs in SCENARIOS:
-            state = None if kwargs is None else rt.RobustHookState(**kwargs)
+            state = None
+            if kwargs is not None:
+                kwargs = dict(kwargs)
+                host_path = kwargs.pop("_host_path", True)
+                state = rt.RobustHookState(**kwargs)
+                state._host_path = host_path
             loss0, loss = _train(rank, world, hook, state, attack)
             entry = {"loss0": loss0, "loss": loss if math.isfinite(loss) else None}
             if state is not None:
@@ -95,6 +134,7 @@ def worker(rank, world, out_dir):
                 entry["weights_last_step"] = [
                     None if w != w else w for w in last[-1].report.weights.tolist()]
             results[name] = entry
+        results["all_reduce"] = _all_reduce_checks(rank, world)
         try:
             rt.RobustHookState(rule="krum", f=1)
             results["too_small"] = None

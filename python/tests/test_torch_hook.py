@@ -52,8 +52,11 @@ def test_default_allreduce_is_derailed(results, attack):
     "median-sharded-nan",
     "meamed-sharded-momentum-sign_flip",
     "geomed-replicated-sign_flip",
+    "geomed-sharded-sign_flip",
     "caf-replicated-momentum-nan",
     "trimmed_mean-replicated-none",
+    "median-collectives-sharded-nan",
+    "geomed-collectives-sign_flip",
 ])
 def test_robust_hook_trains_despite_a_byzantine_rank(results, scenario):
     clean = results[0]["default-none"]["loss"]
@@ -67,13 +70,35 @@ def test_modes_and_history(results):
     r = results[0]
     assert r["trimmed_mean-sharded-sign_flip"]["effective_mode"] == "sharded"
     assert r["geomed-replicated-sign_flip"]["effective_mode"] == "replicated"
-    for name in ("trimmed_mean-sharded-sign_flip", "geomed-replicated-sign_flip"):
+    # CPU buckets: Gram-space rules run sharded too (the library's transport path)
+    assert r["geomed-sharded-sign_flip"]["effective_mode"] == "sharded"
+    # the torch.distributed path (CUDA buckets) shards coordinate-wise rules only
+    assert r["median-collectives-sharded-nan"]["effective_mode"] == "sharded"
+    assert r["geomed-collectives-sign_flip"]["effective_mode"] == "replicated"
+    for name in ("trimmed_mean-sharded-sign_flip", "geomed-replicated-sign_flip",
+                 "geomed-sharded-sign_flip"):
         assert r[name]["records"] >= 60  # one record per bucket and step
     # A NaN rank is excluded (weight 0) and named in the report; the geometric
     # median gives the sign-flipped rank its smallest weight.
     assert r["caf-replicated-momentum-nan"]["excluded_last_step"] == [3]
-    w = r["geomed-replicated-sign_flip"]["weights_last_step"]
-    assert w[3] == min(w) and w[3] < 0.5 / WORLD
+    for name in ("geomed-replicated-sign_flip", "geomed-sharded-sign_flip"):
+        w = r[name]["weights_last_step"]
+        assert w[3] == min(w) and w[3] < 0.5 / WORLD, (name, w)
+
+
+def test_robust_all_reduce_matches_one_aggregate_call(results):
+    # Rank 3 sends NaN. Coordinate-wise rules and replicated mode: the same bits
+    # as robustagg.aggregate on the gathered vectors; Gram-space rules in sharded
+    # mode add their Gram sums shard by shard (within rounding); every rank the same.
+    for name in ("median-sharded", "geomed-sharded", "krum-sharded", "trimmed_mean-replicated"):
+        for rank in range(WORLD):
+            c = results[rank]["all_reduce"][name]
+            assert c["finite"] and c["nonfinite"] == [0, 0, 0, 1001], (name, rank, c)
+            assert c["same_everywhere"], (name, rank, c)
+            if name.startswith(("median", "trimmed_mean")):
+                assert c["bits_equal"], (name, rank, c)
+            else:
+                assert c["max_rel"] < 1e-4, (name, rank, c)
 
 
 def test_world_too_small_for_f_is_refused(results):
@@ -91,6 +116,9 @@ def test_state_validation():
         rt.RobustHookState(rule="median", f=1, momentum=1.0)
     with pytest.raises(TypeError, match="unknown option"):
         rt.RobustHookState(rule="median", f=1, radius=3)
-    assert rt.RobustHookState(rule="krum", f=1, mode="sharded").effective_mode == "replicated"
-    assert rt.RobustHookState(rule="median", f=1, mix="nnm").effective_mode == "replicated"
-    assert rt.RobustHookState(rule="mean", f=0).effective_mode == "sharded"
+    krum = rt.RobustHookState(rule="krum", f=1, mode="sharded")
+    assert krum.mode_for("cpu") == "sharded" and krum.effective_mode == "sharded"
+    assert krum.mode_for("cuda") == "replicated"
+    assert rt.RobustHookState(rule="median", f=1, mix="nnm").mode_for("cuda:0") == "replicated"
+    assert rt.RobustHookState(rule="mean", f=0).mode_for("cuda") == "sharded"
+    assert rt.RobustHookState(rule="krum", f=1, mode="replicated").mode_for("cpu") == "replicated"
