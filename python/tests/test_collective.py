@@ -48,14 +48,15 @@ class ThreadTransport(robustagg.Transport):
         self.shared["barrier"].wait()
 
 
-def run_ranks(fn, size=P):
-    """fn(transport, rank) on `size` threads; returns the results by rank (or raises)."""
+def run_ranks(fn, size=P, transport=ThreadTransport):
+    """fn(transport, rank) on `size` threads; returns the results and the
+    exceptions, by rank."""
     shared = {"size": size, "slots": [None] * size, "barrier": threading.Barrier(size, timeout=60)}
     out, errors = [None] * size, [None] * size
 
     def body(r):
         try:
-            out[r] = fn(ThreadTransport(shared, r), r)
+            out[r] = fn(transport(shared, r), r)
         except BaseException as e:  # noqa: BLE001 - reported below
             errors[r] = e
 
@@ -170,23 +171,10 @@ def test_a_transport_that_raises_fails_every_rank_with_its_exception():
         def alltoallv(self, *args):
             raise ConnectionError(f"link to rank {(self.rank + 1) % self.size} lost")
 
-    shared = {"size": P, "slots": [None] * P, "barrier": threading.Barrier(P, timeout=60)}
-    errors = [None] * P
-
-    def body(r):
-        try:
-            robustagg.allreduce(np.ones(8, np.float32), "median", 1,
-                                transport=Broken(shared, r))
-        except robustagg.RaggError as e:
-            errors[r] = e
-
-    threads = [threading.Thread(target=body, args=(r,)) for r in range(P)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _, errors = run_ranks(lambda t, r: robustagg.allreduce(np.ones(8, np.float32), "median", 1,
+                                                           transport=t), transport=Broken)
     for r, e in enumerate(errors):
-        assert e is not None and e.name == "RAGG_ERR_TRANSPORT", (r, e)
+        assert isinstance(e, robustagg.RaggError) and e.name == "RAGG_ERR_TRANSPORT", (r, e)
         assert "alltoallv callback" in e.message
         assert isinstance(e.__cause__, ConnectionError) and "lost" in str(e.__cause__)
 
