@@ -170,6 +170,8 @@ def _run(kind, x, rule, f, transport, mode, reduce, out, return_report, options)
         args.append(L.MODES[mode])
     args += [ctypes.byref(bridge.ops), rep]
     st = fn(ctx.handle, *args)
+    if isinstance(bridge.error, (KeyboardInterrupt, SystemExit)):
+        raise bridge.error  # an interrupt stays an interrupt
     if st != L.SUCCESS:
         try:
             _core._raise_status(st, ctx.handle)

@@ -179,6 +179,19 @@ def test_a_transport_that_raises_fails_every_rank_with_its_exception():
         assert isinstance(e.__cause__, ConnectionError) and "lost" in str(e.__cause__)
 
 
+def test_an_interrupt_in_a_callback_stays_an_interrupt():
+    class Interrupted(robustagg.Transport):
+        rank, size = 0, 1
+
+        def alltoallv(self, *args):
+            raise KeyboardInterrupt
+
+        allgatherv = alltoallv
+
+    with pytest.raises(KeyboardInterrupt):
+        robustagg.allreduce(np.ones(4, np.float32), "mean", 0, transport=Interrupted())
+
+
 def test_bad_arguments_refused_before_any_exchange():
     class Never(robustagg.Transport):
         rank, size = 0, 4
