@@ -171,12 +171,7 @@ static ragg_status_t mpi_allreduce_sum_f64(ragg_transport_t *t, double *buf, siz
     double *all = (double *)malloc(sizeof(double) * (size_t)P * n);
     if (!all) return ragg_set_error(t->ctx, RAGG_ERR_OUT_OF_MEMORY, "%s: out of memory", t->fn);
     rc = MPI_Allgather(buf, (int)n, MPI_DOUBLE, all, (int)n, MPI_DOUBLE, e->comm);
-    if (rc == MPI_SUCCESS)
-      for (size_t k = 0; k < n; ++k) {
-        double s = all[k];
-        for (int p = 1; p < P; ++p) s += all[(size_t)p * n + k];
-        buf[k] = s;
-      }
+    if (rc == MPI_SUCCESS) ragg_sum_in_rank_order(all, P, n, buf);
     free(all);
     return rc == MPI_SUCCESS ? RAGG_SUCCESS : mpi_fail(t, "MPI_Allgather", rc);
   }

@@ -97,4 +97,15 @@ static inline void ragg_shard(size_t count, int P, int p, size_t *off, size_t *l
   *off = pp * q + (pp < r ? pp : r);
 }
 
+/* out[k] = the sum over p of all[p * n + k], added in rank order (p = 0, 1,
+ * ...): every rank that holds the same P gathered blocks gets the same bits.
+ * The host engines' same-bits all-reduce of the Gram partial sums. */
+static inline void ragg_sum_in_rank_order(const double *all, int P, size_t n, double *out) {
+  for (size_t k = 0; k < n; ++k) {
+    double s = all[k];
+    for (int p = 1; p < P; ++p) s += all[(size_t)p * n + k];
+    out[k] = s;
+  }
+}
+
 #endif

@@ -66,12 +66,7 @@ static ragg_status_t user_allreduce_sum_f64(ragg_transport_t *t, double *buf, si
     }
     memcpy(all + (size_t)r * n, buf, sizeof(double) * n);
     st = user_allgatherv(t, all, cnt, cnt + P, sizeof(double));
-    if (st == RAGG_SUCCESS)
-      for (size_t k = 0; k < n; ++k) {
-        double s = all[k];
-        for (int p = 1; p < P; ++p) s += all[(size_t)p * n + k];
-        buf[k] = s;
-      }
+    if (st == RAGG_SUCCESS) ragg_sum_in_rank_order(all, P, n, buf);
   }
   free(cnt);
   free(all);
