@@ -8,6 +8,7 @@ all-reduce's traffic. robustagg.torch.ProcessGroupTransport is one, over
 torch.distributed.
 """
 
+import abc
 import ctypes
 import threading
 
@@ -17,8 +18,9 @@ from . import _core
 from . import _lib as L
 
 
-class Transport:
-    """The two collectives robustagg's robust all-reduce runs on (a protocol).
+class Transport(abc.ABC):
+    """The two collectives robustagg's robust all-reduce runs on. Subclassing is
+    optional: robustagg.allreduce takes any object with these four attributes.
 
     rank, size: this rank and the number of ranks (the number of inputs).
     Buffers are 1-D uint8 NumPy arrays over the library's memory; counts and
@@ -32,15 +34,15 @@ class Transport:
     rank = 0
     size = 1
 
+    @abc.abstractmethod
     def alltoallv(self, send, send_counts, send_displs, recv, recv_counts, recv_displs):
         """Send send[send_displs[p]:+send_counts[p]] to rank p and receive rank p's
         bytes into recv[recv_displs[p]:+recv_counts[p]], for every p."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def allgatherv(self, buf, counts, displs):
         """In place: rank p's block is buf[displs[p]:+counts[p]]; this rank's is there,
         every other rank's arrives."""
-        raise NotImplementedError
 
 
 def _view(ptr, nbytes):

@@ -161,7 +161,6 @@ class RobustHookState:
         return t
 
     def _record(self, step, bucket_index, mode, report):
-        self._last_mode = mode
         if not self.record_history:
             return
         excluded = tuple(int(i) for i in report.excluded)
@@ -224,8 +223,6 @@ def _on_host(state, group, send, index, step):
                                 **state.options)
     if state.record_history:
         state._record(step, index, state.mode, res[1])
-    else:
-        state._last_mode = state.mode
     fut = torch.futures.Future()
     fut.set_result(out)
     return fut
@@ -247,9 +244,10 @@ def robust_allreduce_hook(state, bucket):
     step = state.step
     if bucket.is_last():
         state.step += 1
+    state._last_mode = mode = state.mode_for(send.device)
     if send.device.type == "cpu" and state._host_path:
         return _on_host(state, group, send, index, step)
-    if state._collectives_mode() == "sharded":
+    if mode == "sharded":
         fut = _sharded(state, group, world, rank, send, index, step)
     else:
         fut = _replicated(state, group, world, send, index, step)
@@ -323,9 +321,9 @@ def robust_all_reduce(tensor, rule="median", f=1, mode="sharded", group=None, re
         raise _core._arg_error(
             f"robust_all_reduce takes CPU tensors (got one on {tensor.device}); for CUDA "
             "tensors use robust_allreduce_hook, or librobustagg_nccl's ragg_allreduce_nccl")
-    flat = tensor.view(-1) if tensor.is_contiguous() else None
-    if flat is None:
+    if not tensor.is_contiguous():
         raise _core._arg_error("robust_all_reduce needs a contiguous tensor")
+    flat = tensor.view(-1)
     t = ProcessGroupTransport(group)
     res = _collective.allreduce(flat, rule, f, transport=t, mode=mode, reduce=reduce, out=flat,
                                 return_report=return_report, **options)
