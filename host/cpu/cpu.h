@@ -13,19 +13,19 @@
  * parts depends on n and d only, never on the thread count.
  * part_buf: ragg_cpu_gram_parts(L, d) * L * L doubles. */
 int64_t ragg_cpu_gram_parts(int64_t L, int64_t d);
-/* The raw sums (upper triangle of R, L x L, the rest 0): Gram mode x_i.x_j,
- * direct mode ||x_i - x_j||^2 off the diagonal and ||x_i||^2 on it. Raw sums
- * over disjoint coordinate shards add up (the sharded all-reduce). Entries
- * outside `pairs` stay 0. */
-/* Which pairs a pass forms: all, the diagonal and the last column (distances
- * to an anchor), or the diagonal (norms). */
-enum { RAGG_PAIRS_ALL = 0, RAGG_PAIRS_LAST = 1, RAGG_PAIRS_DIAG = 2 };
 /* RAGG_CPU_SIMD in the environment, read on every call (tests change it):
  * "0" runs the general coordinate path, "avx2" keeps an AVX-512 CPU on its
  * 256-bit kernels; anything else (or unset) picks the widest. Every level
  * gives the same bits. */
 enum { RAGG_SIMD_WIDEST = 0, RAGG_SIMD_OFF = 1, RAGG_SIMD_AVX2 = 2 };
 int ragg_cpu_simd_env(void);
+/* Which pairs a pass forms: all, the diagonal and the last column (distances
+ * to an anchor), or the diagonal (norms). */
+enum { RAGG_PAIRS_ALL = 0, RAGG_PAIRS_LAST = 1, RAGG_PAIRS_DIAG = 2 };
+/* The raw sums (upper triangle of R, L x L, the rest 0): Gram mode x_i.x_j,
+ * direct mode ||x_i - x_j||^2 off the diagonal and ||x_i||^2 on it. Raw sums
+ * over disjoint coordinate shards add up (the sharded all-reduce). Entries
+ * outside `pairs` stay 0. */
 int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
                       ragg_distances_t mode, int pairs, double *R,
                       double *part_buf); /* 1: out of memory */
