@@ -10,5 +10,11 @@ typedef int32_t VEC __attribute__((vector_size(32)));
     (b) = (VEC)_mm256_max_epi32((__m256i)(a), (__m256i)(b));     \
     (a) = lo_;                                                   \
   } while (0)
+/* f's low and high halves as doubles, one conversion each */
+#define SPLIT_TO_DOUBLE(f, lo, hi)                                     \
+  do {                                                                 \
+    (lo) = (VH)_mm256_cvtps_pd(_mm256_castps256_ps128((__m256)(f)));   \
+    (hi) = (VH)_mm256_cvtps_pd(_mm256_extractf128_ps((__m256)(f), 1)); \
+  } while (0)
 #define SIMD_FN ragg_coord_simd_avx2
 #include "coordinate_simd_impl.h"

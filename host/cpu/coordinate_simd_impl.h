@@ -52,12 +52,25 @@ typedef float VFH __attribute__((vector_size(HW * sizeof(float))));
 /* Lane-wise c ? a : b for a mask c of all-ones or zero lanes. */
 #define SELECT(c, a, b) ((VH)(((VM)(a) & (c)) | ((VM)(b) & ~(c))))
 
+#ifndef SPLIT_TO_DOUBLE
+/* Lanes 0 .. HW-1 and HW .. VW-1 of a float vector, as doubles (an including
+ * file may define a faster one with its intrinsics). */
+#define SPLIT_TO_DOUBLE(f, lo, hi)                    \
+  do {                                                \
+    VF f_ = (f);                                      \
+    VFH lo_, hi_;                                     \
+    memcpy(&lo_, &f_, sizeof(lo_));                   \
+    memcpy(&hi_, (const float *)&f_ + HW, sizeof(hi_)); \
+    (lo) = __builtin_convertvector(lo_, VH);          \
+    (hi) = __builtin_convertvector(hi_, VH);          \
+  } while (0)
+#endif
+
 /* Lanes h*HW .. h*HW+HW-1 of a key vector, as doubles. */
 static inline VH half_to_double(VEC k, int h) {
-  VF f = KEYS_TO_FLOAT(k);
-  VFH part;
-  memcpy(&part, (const float *)&f + h * HW, sizeof(part));
-  return __builtin_convertvector(part, VH);
+  VH lo, hi;
+  SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(k), lo, hi);
+  return h ? hi : lo;
 }
 
 /* MeaMed (and Bulyan's step) on half a tile at once, the same arithmetic in
@@ -204,12 +217,18 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
             memcpy(res + h * HW, &r, sizeof(r));
           }
         } else if (op->rule == RAGG_RULE_TRIMMED_MEAN) {
-          for (int h = 0; h < 2; ++h) {
-            VH acc = (VH){0};
-            for (int64_t i = op->f; i < nm - op->f; ++i) acc += half_to_double(v[i], h);
-            acc /= (double)(nm - 2 * op->f);
-            memcpy(res + h * HW, &acc, sizeof(acc));
+          /* each rank converted once, both halves' sums in one loop */
+          VH lo_sum = (VH){0}, hi_sum = (VH){0};
+          for (int64_t i = op->f; i < nm - op->f; ++i) {
+            VH lo, hi;
+            SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[i]), lo, hi);
+            lo_sum += lo;
+            hi_sum += hi;
           }
+          lo_sum /= (double)(nm - 2 * op->f);
+          hi_sum /= (double)(nm - 2 * op->f);
+          memcpy(res, &lo_sum, sizeof(lo_sum));
+          memcpy(res + HW, &hi_sum, sizeof(hi_sum));
         } else {
           meamed_half(v, nm, op->keep, 0, res);
           meamed_half(v, nm, op->keep, 1, res);
