@@ -110,7 +110,8 @@ static inline void meamed_half(const VEC *v, int64_t n, int64_t keep, int h, dou
 }
 
 /* One trip of a thread: CHUNK coordinates of every input row, copied (as
- * floats) into a contiguous stage before the networks read them. Rows of a
+ * keys, or as floats in front of a mixing pre-step) into a contiguous stage
+ * before the networks read them. Rows of a
  * power-of-two length lie a multiple of the cache's way size apart, so the n
  * values of one coordinate all map to the same cache set: read in place, n
  * concurrent streams evict each other's lines before they are used. Read a
@@ -118,31 +119,40 @@ static inline void meamed_half(const VEC *v, int64_t n, int64_t keep, int h, dou
  * touch. */
 enum { CHUNK = 64, AHEAD = 8 };
 
-/* Stage row i's values k0 .. k0+len (len <= CHUNK); past len: zeros (those
- * lanes are never stored). */
-static inline void stage_row(ragg_dtype_t t, const void *row, int64_t k0, int64_t len, float *dst) {
-  if (t == RAGG_F32 && len == CHUNK) {
-    /* vector by vector: the tile loads that follow are forwarded from
-     * stores of their own width */
-    for (int l = 0; l < CHUNK; l += VW)
-      *(VEC_U *)(dst + l) = *(const VEC_U *)((const float *)row + k0 + l);
-    return;
+/* The stage is tile-major: tile q (values q VW .. q VW + VW-1 of the chunk)
+ * holds one vector per row, so a tile's n vectors are contiguous and the
+ * network sorts them where they lie (no second copy of the tile; measured on
+ * an AVX-512 EPYC at n = 64: median -20%, trimmed mean -6 to -12%). */
+#define STAGE_VEC(stage, n, q, i) ((VEC *)(stage) + (q) * (n) + (i))
+
+/* Stage row i's values k0 .. k0+len (len <= CHUNK), as order-preserving keys
+ * (keys = 1) or as float bits (keys = 0, for the mixing pre-step); past len:
+ * zeros (those lanes are never stored). */
+static inline void stage_row(ragg_dtype_t t, const void *row, int64_t k0, int64_t len, int keys,
+                             VEC *stage, int64_t n, int64_t i) {
+  for (int64_t q = 0; q < CHUNK / VW; ++q) {
+    VEC u;
+    if (t == RAGG_F32 && len == CHUNK) {
+      u = *(const VEC_U *)((const float *)row + k0 + q * VW);
+    } else {
+      float f[VW];
+      for (int64_t l = 0; l < VW; ++l) {
+        int64_t k = q * VW + l;
+        f[l] = k < len ? ragg_load(t, row, k0 + k) : 0.0f;
+      }
+      memcpy(&u, f, sizeof(u));
+    }
+    *STAGE_VEC(stage, n, q, i) = keys ? bits_to_keys(u) : u;
   }
-  if (t == RAGG_F32) {
-    memcpy(dst, (const float *)row + k0, sizeof(float) * (size_t)len);
-  } else {
-    for (int64_t l = 0; l < len; ++l) dst[l] = ragg_load(t, row, k0 + l);
-  }
-  for (int64_t l = len; l < CHUNK; ++l) dst[l] = 0.0f;
 }
 
 /* The mixed rows Y = W X of one tile with the arithmetic of
  * ragg_cpu_transform_rows, so the bits agree: per mixed row, float products
  * of its nonzero weights added in input order to a float sum from +0. */
-static inline void mix_tile(const float *stage, int64_t n, const ragg_mix_terms_t *mt,
-                            int64_t nm, int64_t off, VEC *v) {
+static inline void mix_tile(const VEC *tile, int64_t n, const ragg_mix_terms_t *mt,
+                            int64_t nm, VEC *v) {
   VF x[NET_NMAX + 1];
-  for (int64_t j = 0; j < n; ++j) x[j] = (VF)(*(const VEC_U *)(stage + j * CHUNK + off));
+  for (int64_t j = 0; j < n; ++j) x[j] = (VF)tile[j];
   x[n] = (VF){0}; /* the padding terms' row: adds +0 to a sum that is never -0 */
   const int64_t c = mt->width;
   int64_t p = 0;
@@ -180,7 +190,7 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
   size_t esize = ragg_dtype_size(in_t);
 #pragma omp parallel if (n * d > RAGG_PARALLEL_MIN)
   {
-    float stage[NET_NMAX * CHUNK] __attribute__((aligned(64)));
+    VEC stage[NET_NMAX * (CHUNK / VW)];
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < nchunks; ++c) {
       int64_t c0 = c * CHUNK, clen = d - c0 < CHUNK ? d - c0 : CHUNK;
@@ -194,18 +204,16 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
         if (n > AHEAD && pi < n && pc < d)
           for (int64_t b = 0; b < CHUNK * (int64_t)esize; b += 64)
             __builtin_prefetch((const char *)rows[pi] + (size_t)pc * esize + b, 0, 3);
-        stage_row(in_t, rows[i], c0, clen, stage + i * CHUNK);
+        stage_row(in_t, rows[i], c0, clen, !mt, stage, n, i);
       }
       for (int64_t off = 0; off < clen; off += VW) {
-        VEC v[NET_NMAX];
+        VEC mixed[NET_NMAX];
         double res[VW];
         int64_t len = clen - off < VW ? clen - off : VW;
+        VEC *v = STAGE_VEC(stage, n, off / VW, 0);
         if (mt) {
-          mix_tile(stage, n, mt, nm, off, v);
-        } else {
-          for (int64_t i = 0; i < n; ++i) {
-            v[i] = bits_to_keys(*(const VEC_U *)(stage + i * CHUNK + off));
-          }
+          mix_tile(v, n, mt, nm, mixed);
+          v = mixed;
         }
         net(v);
         /* in halves of native double vectors (a whole tile of doubles is
