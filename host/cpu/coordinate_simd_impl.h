@@ -117,7 +117,7 @@ static inline void meamed_half(const VEC *v, int64_t n, int64_t keep, int h, dou
  * concurrent streams evict each other's lines before they are used. Read a
  * row's CHUNK values at once and the stage is the only thing the networks
  * touch. */
-enum { CHUNK = 64, AHEAD = 8 };
+enum { CHUNK = 64, AHEAD = 8, AHEAD_MANY = 16 };
 
 /* The stage is tile-major: tile q (values q VW .. q VW + VW-1 of the chunk)
  * holds one vector per row, so a tile's n vectors are contiguous and the
@@ -188,6 +188,9 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
   const net_fn net = op->rule == RAGG_RULE_MEDIAN ? net_median_table[nm] : net_sort_table[nm];
   int64_t nchunks = (d + CHUNK - 1) / CHUNK;
   size_t esize = ragg_dtype_size(in_t);
+  /* measured on an AVX-512 EPYC: 16 rows ahead is 5-10% faster than 8 at
+   * n = 32 and 64, and at n = 16 8 rows ahead beats none */
+  const int64_t ahead = n > 2 * AHEAD ? AHEAD_MANY : AHEAD;
 #pragma omp parallel if (n * d > RAGG_PARALLEL_MIN)
   {
     VEC stage[NET_NMAX * (CHUNK / VW)];
@@ -195,13 +198,13 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
     for (int64_t c = 0; c < nchunks; ++c) {
       int64_t c0 = c * CHUNK, clen = d - c0 < CHUNK ? d - c0 : CHUNK;
       for (int64_t i = 0; i < n; ++i) {
-        /* AHEAD rows ahead, wrapping into the next chunk: few enough lines
+        /* `ahead` rows ahead, wrapping into the next chunk: few enough lines
          * in flight per cache set that they survive until used. Up to AHEAD
          * rows the hardware prefetchers keep up alone (measured: the
          * software prefetch cost 5-10% at n = 8 and saved 10-15% at 16-64). */
-        int64_t pi = i + AHEAD, pc = c0;
+        int64_t pi = i + ahead, pc = c0;
         if (pi >= n) pi -= n, pc += CHUNK;
-        if (n > AHEAD && pi < n && pc < d)
+        if (n > ahead && pi < n && pc < d)
           for (int64_t b = 0; b < CHUNK * (int64_t)esize; b += 64)
             __builtin_prefetch((const char *)rows[pi] + (size_t)pc * esize + b, 0, 3);
         stage_row(in_t, rows[i], c0, clen, !mt, stage, n, i);
