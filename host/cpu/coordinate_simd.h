@@ -4,7 +4,7 @@
 /* Reduces one coordinate's n sorted values with op's rule. */
 double ragg_coord_reduce(const ragg_coord_op_t *op, const float *v, int64_t n);
 /* The largest count the generated networks sort. */
-#define RAGG_COORD_SIMD_NMAX 64
+#define RAGG_COORD_SIMD_NMAX 128
 /* A mixing matrix's nonzero weights, row by row: mixed row p is the sum over
  * t < width of w[p width + t] x_{idx[p width + t]}, inputs in ascending
  * order; rows with fewer terms end in (0, n) pairs, n naming a row of zeros. */

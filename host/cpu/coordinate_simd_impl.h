@@ -186,6 +186,9 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
             const ragg_mix_terms_t *mt, int64_t nm) {
   /* n and nm are in 2..NET_NMAX: ragg_coord_simd, the only caller, checks */
   const net_fn net = op->rule == RAGG_RULE_MEDIAN ? net_median_table[nm] : net_sort_table[nm];
+  /* above 64 values the network sorts np >= nm, the rest top sentinels; a
+   * tile of staged rows leaves room for them */
+  const int64_t np = net_padded[nm], stride = mt ? n : np;
   int64_t nchunks = (d + CHUNK - 1) / CHUNK;
   size_t esize = ragg_dtype_size(in_t);
   /* measured on an AVX-512 EPYC: 16 rows ahead is 5-10% faster than 8 at
@@ -207,17 +210,19 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
         if (n > ahead && pi < n && pc < d)
           for (int64_t b = 0; b < CHUNK * (int64_t)esize; b += 64)
             __builtin_prefetch((const char *)rows[pi] + (size_t)pc * esize + b, 0, 3);
-        stage_row(in_t, rows[i], c0, clen, !mt, stage, n, i);
+        stage_row(in_t, rows[i], c0, clen, !mt, stage, stride, i);
       }
       for (int64_t off = 0; off < clen; off += VW) {
         VEC mixed[NET_NMAX];
         double res[VW];
         int64_t len = clen - off < VW ? clen - off : VW;
-        VEC *v = STAGE_VEC(stage, n, off / VW, 0);
+        VEC *v = STAGE_VEC(stage, stride, off / VW, 0);
         if (mt) {
           mix_tile(v, n, mt, nm, mixed);
           v = mixed;
         }
+        /* the largest key (a NaN's): sorts to the top, after every input */
+        for (int64_t i = nm; i < np; ++i) v[i] = (VEC){0} + 0x7FFFFFFF;
         net(v);
         /* in halves of native double vectors (a whole tile of doubles is
          * two registers, which AVX2 code handles lane by lane) */

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes networks.inc: straight-line sorting networks for n = 2..NMAX.
+"""Writes networks.inc: straight-line sorting networks for n = 2..PMAX.
 
 Batcher's odd-even merge sort for the next power of two, with every
 comparator that touches a position >= n removed (padding with top sentinels
@@ -8,11 +8,19 @@ rule reads: the full order (trimmed mean, MeaMed) or the two middle ranks
 (median). Each comparator becomes CX(v[i], v[j]), which the including file
 defines for its vector width.
 
+Every n up to NMAX has networks of its own. Above, n is padded up to the
+next of BUCKETS with top sentinels that the caller writes (keys no input
+exceeds), and one full sort per bucket serves every rule: a median pruned to
+the middle ranks of a whole bucket keeps 85% of the comparators, so it is
+not worth its code.
+
     python3 host/cpu/gen_networks.py > host/cpu/networks.inc
 """
 import sys
 
 NMAX = 64
+BUCKETS = (80, 96, 112, 128)
+PMAX = BUCKETS[-1]
 
 
 def batcher_layers(p):
@@ -121,12 +129,25 @@ def main():
         check_sorts(n, mid, [(n - 1) // 2, n // 2])
         out.append(emit("net_sort", n, full))
         out.append(emit("net_median", n, mid))
+    for b in BUCKETS:
+        full = network(b)
+        check_sorts(b, full, range(b))
+        out.append(emit("net_sort", b, full))
+
+    def bucket(n):
+        return n if n <= NMAX else min(b for b in BUCKETS if b >= n)
+
     out.append("typedef void (*net_fn)(VEC *);")
+    out.append("/* n = 2..NET_NMAX: the network that sorts n values (or their middle),")
+    out.append(" * after padding them to net_padded[n] values with top sentinels */")
     out.append("static const net_fn net_sort_table[%d] = {0, 0, %s};" %
-               (NMAX + 1, ", ".join(f"net_sort_{n}" for n in range(2, NMAX + 1))))
+               (PMAX + 1, ", ".join(f"net_sort_{bucket(n)}" for n in range(2, PMAX + 1))))
     out.append("static const net_fn net_median_table[%d] = {0, 0, %s};" %
-               (NMAX + 1, ", ".join(f"net_median_{n}" for n in range(2, NMAX + 1))))
-    out.append(f"#define NET_NMAX {NMAX}")
+               (PMAX + 1, ", ".join(f"net_median_{n}" if n <= NMAX else f"net_sort_{bucket(n)}"
+                                    for n in range(2, PMAX + 1))))
+    out.append("static const unsigned char net_padded[%d] = {0, 0, %s};" %
+               (PMAX + 1, ", ".join(str(bucket(n)) for n in range(2, PMAX + 1))))
+    out.append(f"#define NET_NMAX {PMAX}")
     sys.stdout.write("\n".join(out) + "\n")
 
 
