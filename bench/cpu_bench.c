@@ -160,7 +160,7 @@ int main(int argc, char **argv) {
       {"median:general", RAGG_RULE_MEDIAN, 4, 0, 1},
       {"median+nnm:general", RAGG_RULE_MEDIAN, 4, 1, 1},
   };
-  const int64_t ns[] = {8, 16, 32, 64, 128};
+  const int64_t ns[] = {8, 16, 32, 64, 128, 256};
   ragg_context_t *ctx;
   if (ragg_context_create(&ctx, RAGG_BACKEND_CPU, 0) != RAGG_SUCCESS) return 1;
   for (size_t a = 0; a < sizeof(ns) / sizeof(ns[0]); ++a) {

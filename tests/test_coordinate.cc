@@ -161,7 +161,7 @@ TEST(CoordinatePaths, VectorAndGeneralPathsGiveTheSameBits) {
                     };
   uint64_t salt = 9000;
   for (ragg_rule_t r : {RAGG_RULE_MEDIAN, RAGG_RULE_TRIMMED_MEAN, RAGG_RULE_MEAMED})
-    for (int64_t n : {2, 5, 8, 16, 33, 64, 65, 80, 81, 100, 128})
+    for (int64_t n : {2, 5, 8, 16, 33, 64, 65, 80, 81, 100, 128, 129, 200, 256})
       for (const Tweak *t : {&none, &nnm, &arc_nnm, &buckets}) {
         const int64_t nm = t == &buckets ? (n + 1) / 2 : n;
         const int64_t f = (nm - 1) / 2 > 3 ? 3 : (nm - 1) / 2;
@@ -175,17 +175,18 @@ TEST(CoordinatePaths, VectorAndGeneralPathsGiveTheSameBits) {
           expect_paths_agree(r, {n, 300, f}, Entry::Pointers, *t,
                              hostile_fill(HOSTILE_MIXED, f), ++salt);
       }
-  // above 64 inputs the networks sort a padded bucket: f up to its limit,
-  // a count at each end of a bucket
+  // above 64 inputs the networks sort a padded bucket (above 128: two sorts
+  // of up to 128 and a merge): f up to its limit, a count at each end of a
+  // bucket
   for (ragg_rule_t r : {RAGG_RULE_MEDIAN, RAGG_RULE_TRIMMED_MEAN, RAGG_RULE_MEAMED})
-    for (int64_t n : {65, 96, 97, 127})
+    for (int64_t n : {65, 96, 97, 127, 129, 192, 193, 256})
       for (int64_t f : {int64_t{20}, (n - 1) / 2}) {
         expect_paths_agree(r, {n, 211, f}, Entry::Contiguous, none, gaussian_fill(), ++salt);
         expect_paths_agree(r, {n, 64, f}, Entry::Pointers, none, hostile_fill(HOSTILE_MIXED, f),
                            ++salt);
       }
   // Bulyan's step over the selected (mixed) rows
-  for (int64_t n : {11, 16, 64, 100})
+  for (int64_t n : {11, 16, 64, 100, 200})
     for (const Tweak *t : {&none, &nnm})
       expect_paths_agree(RAGG_RULE_BULYAN, {n, 515, 2}, Entry::Contiguous, *t, separated_fill(),
                          ++salt);

@@ -100,7 +100,10 @@ ragg_status_t ragg_cpu_coordinate(ragg_dtype_t in_t, const void *const *rows, in
                                   int64_t *counts) {
   int failed = 0;
   if (counts) memset(counts, 0, sizeof(int64_t) * (size_t)n);
-  if (!counts && ragg_coord_simd(in_t, rows, n, d, op, out_t, out, NULL, n)) return RAGG_SUCCESS;
+  if (!counts) {
+    int done = ragg_coord_simd(in_t, rows, n, d, op, out_t, out, NULL, n);
+    if (done) return done > 0 ? RAGG_SUCCESS : RAGG_ERR_OUT_OF_MEMORY;
+  }
   coordinate_generic(in_t, rows, n, d, op, out_t, out, counts, &failed);
   return failed ? RAGG_ERR_OUT_OF_MEMORY : RAGG_SUCCESS;
 }
@@ -115,10 +118,10 @@ size_t ragg_cpu_mix_terms_bytes(int64_t n, int64_t nm) {
   return (size_t)nm * (size_t)n * (sizeof(float) + sizeof(int32_t));
 }
 
-void ragg_cpu_coordinate_mixed(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
-                               const double *W, int64_t ldw, const int64_t *widx, int64_t nm,
-                               const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out,
-                               void *terms) {
+ragg_status_t ragg_cpu_coordinate_mixed(ragg_dtype_t in_t, const void *const *rows, int64_t n,
+                                        int64_t d, const double *W, int64_t ldw,
+                                        const int64_t *widx, int64_t nm, const ragg_coord_op_t *op,
+                                        ragg_dtype_t out_t, void *out, void *terms) {
   ragg_mix_terms_t mt;
   mt.w = (float *)terms;
   mt.idx = (int32_t *)(mt.w + nm * n);
@@ -142,5 +145,7 @@ void ragg_cpu_coordinate_mixed(ragg_dtype_t in_t, const void *const *rows, int64
       mt.idx[p * mt.width + c] = (int32_t)n;
     }
   }
-  ragg_coord_simd(in_t, rows, n, d, op, out_t, out, &mt, nm);
+  /* the caller checked ragg_cpu_mixes_in_pass, so the path applies */
+  return ragg_coord_simd(in_t, rows, n, d, op, out_t, out, &mt, nm) > 0 ? RAGG_SUCCESS
+                                                                        : RAGG_ERR_OUT_OF_MEMORY;
 }

@@ -4,7 +4,7 @@
 /* Reduces one coordinate's n sorted values with op's rule. */
 double ragg_coord_reduce(const ragg_coord_op_t *op, const float *v, int64_t n);
 /* The largest count the generated networks sort. */
-#define RAGG_COORD_SIMD_NMAX 128
+#define RAGG_COORD_SIMD_NMAX 256
 /* A mixing matrix's nonzero weights, row by row: mixed row p is the sum over
  * t < width of w[p width + t] x_{idx[p width + t]}, inputs in ascending
  * order; rows with fewer terms end in (0, n) pairs, n naming a row of zeros. */
@@ -13,8 +13,10 @@ typedef struct ragg_mix_terms {
   int32_t *idx;
   int64_t width;
 } ragg_mix_terms_t;
-/* Vectorised sorting-network path; returns 0 (nothing written) where it does
- * not apply (no vector ISA, counts outside 2..RAGG_COORD_SIMD_NMAX). With mt
+/* Vectorised sorting-network path; returns 1 when done, 0 (nothing written)
+ * where it does not apply (no vector ISA, counts outside
+ * 2..RAGG_COORD_SIMD_NMAX), -1 when its scratch could not be allocated (part
+ * of the output may be written). With mt
  * the rule reduces the nm mixed rows it lists, formed tile by tile in
  * registers; without it nm = n and the rule reduces the rows themselves. */
 int ragg_coord_simd(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,

@@ -6,6 +6,8 @@
  * The including file defines VEC (VW x int32), VW (the lane count), CX(a, b) (a <- min, b <- max,
  * signed), and SIMD_FN (the function's name). */
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../rules/coordinate.h"
@@ -78,12 +80,12 @@ static inline VH half_to_double(VEC k, int h) {
  * path. Distances |2x - 2m| fall then rise along the sorted values, so the
  * keep-th smallest distance is the smallest over the windows of keep
  * consecutive ranks of the larger distance at the window's two ends. */
-static inline void meamed_half(const VEC *v, int64_t n, int64_t keep, int h, double *res) {
+static inline void meamed_half(const VEC *v, int64_t n, int64_t keep, int h, VH *x, VH *dist,
+                               double *res) {
   const VM sign_off = (VM){0} + 0x7FFFFFFFFFFFFFFFll;
   const VH inf = (VH){0} + (double)INFINITY, one = (VH){0} + 1.0;
   VH m2 = (n & 1) ? 2.0 * half_to_double(v[n / 2], h)
                   : half_to_double(v[n / 2 - 1], h) + half_to_double(v[n / 2], h);
-  VH x[NET_NMAX], dist[NET_NMAX];
   for (int64_t i = 0; i < n; ++i) {
     x[i] = half_to_double(v[i], h);
     VH d = (VH)((VM)(2.0 * x[i] - m2) & sign_off);
@@ -150,8 +152,7 @@ static inline void stage_row(ragg_dtype_t t, const void *row, int64_t k0, int64_
  * ragg_cpu_transform_rows, so the bits agree: per mixed row, float products
  * of its nonzero weights added in input order to a float sum from +0. */
 static inline void mix_tile(const VEC *tile, int64_t n, const ragg_mix_terms_t *mt,
-                            int64_t nm, VEC *v) {
-  VF x[NET_NMAX + 1];
+                            int64_t nm, VF *x, VEC *v) {
   for (int64_t j = 0; j < n; ++j) x[j] = (VF)tile[j];
   x[n] = (VF){0}; /* the padding terms' row: adds +0 to a sum that is never -0 */
   const int64_t c = mt->width;
@@ -189,6 +190,13 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
   /* above 64 values the network sorts np >= nm, the rest top sentinels; a
    * tile of staged rows leaves room for them */
   const int64_t np = net_padded[nm], stride = mt ? n : np;
+  /* per thread, on the heap (up to 256 inputs this is 112 KiB with
+   * AVX-512, more than a thread's stack should be asked for): the stage, the
+   * mixed rows and the inputs of mix_tile, MeaMed's values and distances */
+  const size_t stage_vecs = (size_t)stride * (CHUNK / VW);
+  const size_t scratch_bytes = sizeof(VEC) * (stage_vecs + (size_t)np) +
+                               sizeof(VF) * (size_t)(n + 1) + sizeof(VH) * 2 * (size_t)nm;
+  int failed = 0;
   int64_t nchunks = (d + CHUNK - 1) / CHUNK;
   size_t esize = ragg_dtype_size(in_t);
   /* measured on an AVX-512 EPYC: 16 rows ahead is 5-10% faster than 8 at
@@ -196,9 +204,19 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
   const int64_t ahead = n > 2 * AHEAD ? AHEAD_MANY : AHEAD;
 #pragma omp parallel if (n * d > RAGG_PARALLEL_MIN)
   {
-    VEC stage[NET_NMAX * (CHUNK / VW)];
+    /* VEC, VF and VH are each one vector of the same width, so every part
+     * starts aligned once the block does */
+    char *scratch = (char *)malloc(scratch_bytes + 64);
+    if (!scratch) {
+#pragma omp atomic write
+      failed = 1;
+    }
+    VEC *stage = (VEC *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *mixed = stage + stage_vecs;
+    VF *mix_in = (VF *)(mixed + np);
+    VH *mm_x = (VH *)(mix_in + n + 1), *mm_dist = mm_x + nm;
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < nchunks; ++c) {
+      if (!scratch) continue;
       int64_t c0 = c * CHUNK, clen = d - c0 < CHUNK ? d - c0 : CHUNK;
       for (int64_t i = 0; i < n; ++i) {
         /* `ahead` rows ahead, wrapping into the next chunk: few enough lines
@@ -213,12 +231,11 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
         stage_row(in_t, rows[i], c0, clen, !mt, stage, stride, i);
       }
       for (int64_t off = 0; off < clen; off += VW) {
-        VEC mixed[NET_NMAX];
         double res[VW];
         int64_t len = clen - off < VW ? clen - off : VW;
         VEC *v = STAGE_VEC(stage, stride, off / VW, 0);
         if (mt) {
-          mix_tile(v, n, mt, nm, mixed);
+          mix_tile(v, n, mt, nm, mix_in, mixed);
           v = mixed;
         }
         /* the largest key (a NaN's): sorts to the top, after every input */
@@ -246,12 +263,13 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
           memcpy(res, &lo_sum, sizeof(lo_sum));
           memcpy(res + HW, &hi_sum, sizeof(hi_sum));
         } else {
-          meamed_half(v, nm, op->keep, 0, res);
-          meamed_half(v, nm, op->keep, 1, res);
+          meamed_half(v, nm, op->keep, 0, mm_x, mm_dist, res);
+          meamed_half(v, nm, op->keep, 1, mm_x, mm_dist, res);
         }
         store_result(out_t, out, c0 + off, len, res);
       }
     }
+    free(scratch);
   }
-  return 1;
+  return failed ? -1 : 1;
 }

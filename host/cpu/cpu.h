@@ -70,11 +70,12 @@ int ragg_cpu_mixes_in_pass(const ragg_config_t *cfg, int64_t n, int64_t nm);
 /* The coordinate pass of op over the rows W_p X for p = widx[0..nm) (widx
  * NULL: p = 0..nm), each rounded to float as ragg_cpu_transform_rows rounds
  * it; only where ragg_cpu_mixes_in_pass holds. terms: scratch of
- * ragg_cpu_mix_terms_bytes(n, nm), 8-byte aligned. */
+ * ragg_cpu_mix_terms_bytes(n, nm), 8-byte aligned. RAGG_ERR_OUT_OF_MEMORY when
+ * the pass's per-thread scratch cannot be allocated. */
 size_t ragg_cpu_mix_terms_bytes(int64_t n, int64_t nm);
-void ragg_cpu_coordinate_mixed(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
-                               const double *W, int64_t ldw, const int64_t *widx, int64_t nm,
-                               const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out,
-                               void *terms);
+ragg_status_t ragg_cpu_coordinate_mixed(ragg_dtype_t in_t, const void *const *rows, int64_t n,
+                                        int64_t d, const double *W, int64_t ldw,
+                                        const int64_t *widx, int64_t nm, const ragg_coord_op_t *op,
+                                        ragg_dtype_t out_t, void *out, void *terms);
 
 #endif

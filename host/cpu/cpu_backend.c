@@ -174,8 +174,8 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
     int64_t *counts = NULL;
     if (report && report->scores && !pl.pre) counts = (int64_t *)io.iscratch;
     if (pl.inpass)
-      ragg_cpu_coordinate_mixed(in->dtype, rows, n, d, io.mix, L, NULL, pl.nm, &op, in->dtype, out,
-                                ws + lo.terms);
+      st = ragg_cpu_coordinate_mixed(in->dtype, rows, n, d, io.mix, L, NULL, pl.nm, &op,
+                                     in->dtype, out, ws + lo.terms);
     else
       st = ragg_cpu_coordinate(ct, crow, cn, d, &op, in->dtype, out, counts);
     if (st != RAGG_SUCCESS)
@@ -216,8 +216,8 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
     /* the selected rows, through an index list (no copy of the data) */
     ragg_coord_op_t op = {RAGG_RULE_MEAMED, cfg->f, theta - 2 * cfg->f};
     if (pl.inpass) { /* the selected rows of W, mixed in the step */
-      ragg_cpu_coordinate_mixed(in->dtype, rows, n, d, io.mix, L, io.bulyan_rows, theta, &op,
-                                in->dtype, out, ws + lo.terms);
+      st = ragg_cpu_coordinate_mixed(in->dtype, rows, n, d, io.mix, L, io.bulyan_rows, theta,
+                                     &op, in->dtype, out, ws + lo.terms);
     } else {
       const void **srows = (const void **)(ws + lo.sel);
       for (int64_t i = 0; i < theta; ++i) srows[i] = crow[io.bulyan_rows[i]];

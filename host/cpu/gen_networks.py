@@ -12,7 +12,8 @@ Every n up to NMAX has networks of its own. Above, n is padded up to the
 next of BUCKETS with top sentinels that the caller writes (keys no input
 exceeds), and one full sort per bucket serves every rule: a median pruned to
 the middle ranks of a whole bucket keeps 85% of the comparators, so it is
-not worth its code.
+not worth its code. The buckets above 128 call the 128 sort on each half
+and add the final merge, which is all the code they have of their own.
 
     python3 host/cpu/gen_networks.py > host/cpu/networks.inc
 """
@@ -20,7 +21,8 @@ import sys
 
 NMAX = 64
 BUCKETS = (80, 96, 112, 128)
-PMAX = BUCKETS[-1]
+SPLIT_BUCKETS = (192, 256)  # the 128 sort on the low half, the bucket's own merge
+PMAX = SPLIT_BUCKETS[-1]
 
 
 def batcher_layers(p):
@@ -41,19 +43,25 @@ def batcher_layers(p):
     return out
 
 
+def odd_even_merge(lo, n, r, out):
+    """Batcher's merge of the sorted runs lo..lo+n/2 and lo+n/2..lo+n,
+    comparing elements r apart."""
+    step = 2 * r
+    if step < n:
+        odd_even_merge(lo, n, step, out)
+        odd_even_merge(lo + r, n, step, out)
+        out.extend((i, i + r) for i in range(lo + r, lo + n - r, step))
+    else:
+        out.append((lo, lo + r))
+
+
 def batcher_recursive(p):
     """The same comparators in the recursive order: each half is sorted
     completely before the merge, so the first sorts touch few values."""
     out = []
 
     def merge(lo, n, r):
-        step = 2 * r
-        if step < n:
-            merge(lo, n, step)
-            merge(lo + r, n, step)
-            out.extend((i, i + r) for i in range(lo + r, lo + n - r, step))
-        else:
-            out.append((lo, lo + r))
+        odd_even_merge(lo, n, r, out)
 
     def sort(lo, n):
         if n > 1:
@@ -134,8 +142,20 @@ def main():
         check_sorts(b, full, range(b))
         out.append(emit("net_sort", b, full))
 
+    for b in SPLIT_BUCKETS:
+        half = BUCKETS[-1]
+        merge = []
+        odd_even_merge(0, 2 * half, 1, merge)
+        merge = [(i, j) for (i, j) in merge if j < b]
+        high = network(b - half)
+        whole = network(half) + [(i + half, j + half) for (i, j) in high] + merge
+        check_sorts(b, whole, range(b))
+        out.append(emit("net_merge", b, merge))
+        out.append(f"static void net_sort_{b}(VEC *v) {{\n  net_sort_{half}(v);\n"
+                   f"  net_sort_{b - half}(v + {half});\n  net_merge_{b}(v);\n}}")
+
     def bucket(n):
-        return n if n <= NMAX else min(b for b in BUCKETS if b >= n)
+        return n if n <= NMAX else min(b for b in BUCKETS + SPLIT_BUCKETS if b >= n)
 
     out.append("typedef void (*net_fn)(VEC *);")
     out.append("/* n = 2..NET_NMAX: the network that sorts n values (or their middle),")
@@ -145,7 +165,7 @@ def main():
     out.append("static const net_fn net_median_table[%d] = {0, 0, %s};" %
                (PMAX + 1, ", ".join(f"net_median_{n}" if n <= NMAX else f"net_sort_{bucket(n)}"
                                     for n in range(2, PMAX + 1))))
-    out.append("static const unsigned char net_padded[%d] = {0, 0, %s};" %
+    out.append("static const unsigned short net_padded[%d] = {0, 0, %s};" %
                (PMAX + 1, ", ".join(str(bucket(n)) for n in range(2, PMAX + 1))))
     out.append(f"#define NET_NMAX {PMAX}")
     sys.stdout.write("\n".join(out) + "\n")

@@ -389,14 +389,14 @@ static ragg_status_t shard_aggregate(ragg_context_t *ctx, const ragg_config_t *c
     ragg_coord_op_t op = {cfg->rule, cfg->f, cn - cfg->f};
     int want_counts = report && report->scores && !pre;
     if (want_counts) memset(icnt, 0, sizeof(int64_t) * (size_t)n);
-    if (c > 0 && inpass) {
-      ragg_cpu_coordinate_mixed(dt, s->rows, n, c, io.mix, L, NULL, nm, &op, dt, s->out,
-                                ws + lo->terms);
-    } else if (c > 0) {
+    st = RAGG_SUCCESS; /* an empty shard (c = 0) has no pass */
+    if (c > 0 && inpass)
+      st = ragg_cpu_coordinate_mixed(dt, s->rows, n, c, io.mix, L, NULL, nm, &op, dt, s->out,
+                                     ws + lo->terms);
+    else if (c > 0)
       st = ragg_cpu_coordinate(ct, crow, cn, c, &op, dt, s->out, want_counts ? icnt : NULL);
-      if (st != RAGG_SUCCESS)
-        return ragg_set_error(ctx, st, "%s: out of memory in the coordinate pass", t->fn);
-    }
+    if (st != RAGG_SUCCESS)
+      return ragg_set_error(ctx, st, "%s: out of memory in the coordinate pass", t->fn);
     if (want_counts) {
       st = sum_counts(t, icnt, n, cbuf, icnt);
       if (st != RAGG_SUCCESS) return st;
@@ -429,14 +429,14 @@ static ragg_status_t shard_aggregate(ragg_context_t *ctx, const ragg_config_t *c
     const void **srows = (const void **)(ws + lo->sel);
     for (int64_t i = 0; i < theta; ++i) srows[i] = crow[io.bulyan_rows[i]];
     ragg_coord_op_t op = {RAGG_RULE_MEAMED, cfg->f, theta - 2 * cfg->f};
-    if (c > 0 && inpass) {
-      ragg_cpu_coordinate_mixed(dt, s->rows, n, c, io.mix, L, io.bulyan_rows, theta, &op, dt,
-                                s->out, ws + lo->terms);
-    } else if (c > 0) {
+    st = RAGG_SUCCESS;
+    if (c > 0 && inpass)
+      st = ragg_cpu_coordinate_mixed(dt, s->rows, n, c, io.mix, L, io.bulyan_rows, theta, &op,
+                                     dt, s->out, ws + lo->terms);
+    else if (c > 0)
       st = ragg_cpu_coordinate(ct, srows, theta, c, &op, dt, s->out, NULL);
-      if (st != RAGG_SUCCESS)
-        return ragg_set_error(ctx, st, "%s: out of memory in the coordinate pass", t->fn);
-    }
+    if (st != RAGG_SUCCESS)
+      return ragg_set_error(ctx, st, "%s: out of memory in the coordinate pass", t->fn);
     return RAGG_SUCCESS;
   }
 
