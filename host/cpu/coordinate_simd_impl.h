@@ -207,13 +207,19 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
     /* VEC, VF and VH are each one vector of the same width, so every part
      * starts aligned once the block does */
     char *scratch = (char *)malloc(scratch_bytes + 64);
-    if (!scratch) {
+    VEC *stage = NULL, *mixed = NULL;
+    VF *mix_in = NULL;
+    VH *mm_x = NULL, *mm_dist = NULL;
+    if (scratch) {
+      stage = (VEC *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+      mixed = stage + stage_vecs;
+      mix_in = (VF *)(mixed + np);
+      mm_x = (VH *)(mix_in + n + 1);
+      mm_dist = mm_x + nm;
+    } else {
 #pragma omp atomic write
       failed = 1;
     }
-    VEC *stage = (VEC *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *mixed = stage + stage_vecs;
-    VF *mix_in = (VF *)(mixed + np);
-    VH *mm_x = (VH *)(mix_in + n + 1), *mm_dist = mm_x + nm;
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < nchunks; ++c) {
       if (!scratch) continue;
