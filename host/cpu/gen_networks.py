@@ -60,14 +60,11 @@ def batcher_recursive(p):
     completely before the merge, so the first sorts touch few values."""
     out = []
 
-    def merge(lo, n, r):
-        odd_even_merge(lo, n, r, out)
-
     def sort(lo, n):
         if n > 1:
             sort(lo, n // 2)
             sort(lo + n // 2, n // 2)
-            merge(lo, n, 1)
+            odd_even_merge(lo, n, 1, out)
 
     sort(0, p)
     return out
