@@ -190,8 +190,8 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
   /* above 64 values the network sorts np >= nm, the rest top sentinels; a
    * tile of staged rows leaves room for them */
   const int64_t np = net_padded[nm], stride = mt ? n : np;
-  /* per thread, on the heap (up to 256 inputs this is 112 KiB with
-   * AVX-512, more than a thread's stack should be asked for): the stage, the
+  /* per thread, on the heap (at 256 inputs this is 128 KiB with AVX-512,
+   * more than a thread's stack should be asked for): the stage, the
    * mixed rows and the inputs of mix_tile, MeaMed's values and distances */
   const size_t stage_vecs = (size_t)stride * (CHUNK / VW);
   const size_t scratch_bytes = sizeof(VEC) * (stage_vecs + (size_t)np) +
