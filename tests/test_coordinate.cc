@@ -110,6 +110,17 @@ TEST(CoordinateDefinitions, NanIsTrimmedAsTheLargestValue) {
   EXPECT_EQ(run_f32(RAGG_RULE_MEAMED, 1, {{nan}, {1}, {2}})[0], 1.5);
 }
 
+// More hostile values than f: a NaN distance counts as +Inf (DESIGN §2), the
+// median's own included, so every value ties at the boundary and the result
+// is the non-finite mean of all of them, never a made-up finite value.
+TEST(CoordinateDefinitions, MeamedAroundANonFiniteMedianIsNotFinite) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  // sorted 1, 2, NaN, NaN: 2m = 2 + NaN
+  EXPECT_TRUE(std::isnan(run_f32(RAGG_RULE_MEAMED, 1, {{nan}, {1}, {-nan}, {2}})[0]));
+  // sorted 1, Inf, Inf: 2m = +Inf; |2 - Inf| = Inf, |2 Inf - Inf| is NaN
+  EXPECT_EQ(run_f32(RAGG_RULE_MEAMED, 1, {{INFINITY}, {1}, {INFINITY}})[0], INFINITY);
+}
+
 TEST(CoordinateDefinitions, MeamedBoundaryTiesShareTheSlots) {
   // 2m = 2 + 3 = 5; distances of 1,2,3,5 are 3,1,1,5: keep 3 = (2 + 3 + 1) / 3.
   EXPECT_DOUBLE_EQ(run_f32(RAGG_RULE_MEAMED, 1, {{1}, {2}, {3}, {5}})[0], 2.0);
@@ -174,6 +185,12 @@ TEST(CoordinatePaths, VectorAndGeneralPathsGiveTheSameBits) {
         if (n >= 8)
           expect_paths_agree(r, {n, 300, f}, Entry::Pointers, *t,
                              hostile_fill(HOSTILE_MIXED, f), ++salt);
+        // more hostile rows than f: windows that must take a NaN or an
+        // infinite value, and a NaN or infinite median (MeaMed's other path)
+        if (n >= 8 && t == &none)
+          for (int64_t h : {f + 1, n / 2})
+            expect_paths_agree(r, {n, 300, f}, Entry::Contiguous, *t,
+                               hostile_fill(HOSTILE_MIXED, h), ++salt);
       }
   // above 64 inputs the networks sort a padded bucket (above 128: two sorts
   // of up to 128 and a merge): f up to its limit, a count at each end of a

@@ -17,5 +17,22 @@ typedef int32_t VEC __attribute__((vector_size(64)));
     (lo) = (VH)_mm512_cvtps_pd(_mm512_castps512_ps256((__m512)(f)));             \
     (hi) = (VH)_mm512_cvtps_pd((__m256)_mm512_extractf64x4_pd((__m512d)(f), 1)); \
   } while (0)
+/* 2x - m2 in one rounding, as the generic code's two operations round it:
+ * 2x is exact */
+#define TWICE_MINUS(x, m2) \
+  ((VH)_mm512_fmsub_pd(_mm512_set1_pd(2.0), (__m512d)(x), (__m512d)(m2)))
+/* MeaMed's tally of one rank: where d < t, sum += x and count += 1; where
+ * d == t, tied += x and ntied += 1 (ordered compares: a NaN is neither).
+ * One masked add each, where the generic version masks and then adds. */
+#define TALLY(d, t, x, sum, count, tied, ntied)                                       \
+  do {                                                                                \
+    __mmask8 lt_ = _mm512_cmp_pd_mask((__m512d)(d), (__m512d)(t), _CMP_LT_OQ);       \
+    __mmask8 eq_ = _mm512_cmp_pd_mask((__m512d)(d), (__m512d)(t), _CMP_EQ_OQ);       \
+    const __m512d one_ = _mm512_set1_pd(1.0);                                         \
+    (sum) = (VH)_mm512_mask_add_pd((__m512d)(sum), lt_, (__m512d)(sum), (__m512d)(x)); \
+    (count) = (VH)_mm512_mask_add_pd((__m512d)(count), lt_, (__m512d)(count), one_);  \
+    (tied) = (VH)_mm512_mask_add_pd((__m512d)(tied), eq_, (__m512d)(tied), (__m512d)(x)); \
+    (ntied) = (VH)_mm512_mask_add_pd((__m512d)(ntied), eq_, (__m512d)(ntied), one_);  \
+  } while (0)
 #define SIMD_FN ragg_coord_simd_avx512
 #include "coordinate_simd_impl.h"

@@ -68,11 +68,35 @@ typedef float VFH __attribute__((vector_size(HW * sizeof(float))));
   } while (0)
 #endif
 
+#ifndef TWICE_MINUS
+#define TWICE_MINUS(x, m2) (2.0 * (x) - (m2))
+#endif
+
+#ifndef TALLY
+/* MeaMed's tally of one rank: where d < t, sum += x and count += 1; where
+ * d == t, tied += x and ntied += 1 (a NaN is neither). A lane left out adds
+ * +0.0, which leaves a sum from +0 alone (such a sum never holds -0). */
+#define TALLY(d, t, x, sum, count, tied, ntied)             \
+  do {                                                      \
+    const VM one_ = (VM)((VH){0} + 1.0);                    \
+    VM lt_ = (d) < (t), eq_ = (d) == (t);                   \
+    (sum) += (VH)((VM)(x) & lt_), (count) += (VH)(one_ & lt_); \
+    (tied) += (VH)((VM)(x) & eq_), (ntied) += (VH)(one_ & eq_); \
+  } while (0)
+#endif
+
 /* Lanes h*HW .. h*HW+HW-1 of a key vector, as doubles. */
 static inline VH half_to_double(VEC k, int h) {
   VH lo, hi;
   SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(k), lo, hi);
   return h ? hi : lo;
+}
+
+/* |2x - m2|, a NaN distance at +Inf (ragg_coord_distance). */
+static inline VH meamed_distance(VH x, VH m2) {
+  const VM sign_off = (VM){0} + 0x7FFFFFFFFFFFFFFFll;
+  VH d = (VH)((VM)TWICE_MINUS(x, m2) & sign_off);
+  return SELECT(d != d, (VH){0} + (double)INFINITY, d);
 }
 
 /* MeaMed (and Bulyan's step) on half a tile at once, the same arithmetic in
@@ -82,14 +106,12 @@ static inline VH half_to_double(VEC k, int h) {
  * consecutive ranks of the larger distance at the window's two ends. */
 static inline void meamed_half(const VEC *v, int64_t n, int64_t keep, int h, VH *x, VH *dist,
                                double *res) {
-  const VM sign_off = (VM){0} + 0x7FFFFFFFFFFFFFFFll;
   const VH inf = (VH){0} + (double)INFINITY, one = (VH){0} + 1.0;
   VH m2 = (n & 1) ? 2.0 * half_to_double(v[n / 2], h)
                   : half_to_double(v[n / 2 - 1], h) + half_to_double(v[n / 2], h);
   for (int64_t i = 0; i < n; ++i) {
     x[i] = half_to_double(v[i], h);
-    VH d = (VH)((VM)(2.0 * x[i] - m2) & sign_off);
-    dist[i] = SELECT(x[i] != x[i], inf, d); /* a NaN value is at +Inf */
+    dist[i] = meamed_distance(x[i], m2);
   }
   VH t = inf;
   for (int64_t s0 = 0; s0 + keep <= n; ++s0) {
@@ -109,6 +131,56 @@ static inline void meamed_half(const VEC *v, int64_t n, int64_t keep, int h, VH 
   VH sum = SELECT(ntied > 0.0, below + share, below);
   sum /= (double)keep;
   memcpy(res + h * HW, &sum, sizeof(sum));
+}
+
+/* MeaMed on a whole tile when every lane's boundary distance t is finite,
+ * the common case; returns 0 (nothing written) otherwise, and the caller
+ * takes meamed_half. With t finite a NaN distance compares neither below
+ * nor equal to t, as the +Inf it stands for would not, so the ranks' tally
+ * needs no NaN select (the window search, at the ends, keeps it);
+ * both halves go through one loop (independent sums, one conversion per
+ * rank) and nothing is stored. */
+static inline int meamed_tile(const VEC *v, int64_t n, int64_t keep, double *res) {
+  const VM sign_off = (VM){0} + 0x7FFFFFFFFFFFFFFFll;
+  const VH inf = (VH){0} + (double)INFINITY;
+  VH m2l, m2h, t_l = inf, t_h = inf;
+  SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[n / 2]), m2l, m2h);
+  if (n & 1) {
+    m2l = 2.0 * m2l, m2h = 2.0 * m2h;
+  } else {
+    VH al, ah;
+    SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[n / 2 - 1]), al, ah);
+    m2l = al + m2l, m2h = ah + m2h;
+  }
+  for (int64_t s0 = 0; s0 + keep <= n; ++s0) {
+    VH al, ah, bl, bh;
+    SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[s0]), al, ah);
+    SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[s0 + keep - 1]), bl, bh);
+    al = meamed_distance(al, m2l), bl = meamed_distance(bl, m2l);
+    ah = meamed_distance(ah, m2h), bh = meamed_distance(bh, m2h);
+    VH ml = SELECT(al > bl, al, bl), mh = SELECT(ah > bh, ah, bh);
+    t_l = SELECT(ml < t_l, ml, t_l);
+    t_h = SELECT(mh < t_h, mh, t_h);
+  }
+  VM infinite = ~((t_l < inf) & (t_h < inf)); /* +Inf or NaN */
+  int64_t any = 0;
+  for (int l = 0; l < HW; ++l) any |= infinite[l];
+  if (any) return 0;
+  VH bl = (VH){0}, tl = (VH){0}, nbl = (VH){0}, ntl = (VH){0};
+  VH bh = (VH){0}, th = (VH){0}, nbh = (VH){0}, nth = (VH){0};
+  for (int64_t i = 0; i < n; ++i) {
+    VH xl, xh;
+    SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[i]), xl, xh);
+    VH dl = (VH)((VM)TWICE_MINUS(xl, m2l) & sign_off);
+    VH dh = (VH)((VM)TWICE_MINUS(xh, m2h) & sign_off);
+    TALLY(dl, t_l, xl, bl, nbl, tl, ntl);
+    TALLY(dh, t_h, xh, bh, nbh, th, nth);
+  }
+  VH sl = SELECT(ntl > 0.0, bl + ((double)keep - nbl) * (tl / ntl), bl) / (double)keep;
+  VH sh = SELECT(nth > 0.0, bh + ((double)keep - nbh) * (th / nth), bh) / (double)keep;
+  memcpy(res, &sl, sizeof(sl));
+  memcpy(res + HW, &sh, sizeof(sh));
+  return 1;
 }
 
 /* One trip of a thread: CHUNK coordinates of every input row, copied (as
@@ -268,7 +340,7 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
           hi_sum /= (double)(nm - 2 * op->f);
           memcpy(res, &lo_sum, sizeof(lo_sum));
           memcpy(res + HW, &hi_sum, sizeof(hi_sum));
-        } else {
+        } else if (!meamed_tile(v, nm, op->keep, res)) {
           meamed_half(v, nm, op->keep, 0, mm_x, mm_dist, res);
           meamed_half(v, nm, op->keep, 1, mm_x, mm_dist, res);
         }

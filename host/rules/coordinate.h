@@ -10,7 +10,7 @@
  *   the boundary distance share the last slots: k slots take k times the
  *   average of every tied value, so the result does not depend on the input
  *   order and is symmetric under x -> -x. Distances are |2x - 2m| in double
- *   (2m = the sum of the two middle values), a NaN at +Inf.
+ *   (2m = the sum of the two middle values), a NaN distance at +Inf.
  *   Bulyan's second step is the same with keep = theta - 2f. */
 #ifndef RAGG_RULES_COORDINATE_H
 #define RAGG_RULES_COORDINATE_H
@@ -28,9 +28,11 @@ static RAGG_HD inline double ragg_coord_trimmed(const float *v, int64_t k, int64
   return s / (double)(k - 2 * f);
 }
 
+/* A NaN distance (a NaN value; any value once 2m is NaN; an infinite value
+ * at an infinite 2m of its sign) is +Inf, as the definition has it. */
 static RAGG_HD inline double ragg_coord_distance(float x, double m2) {
-  if (x != x) return 1.0 / 0.0;
   double t = 2.0 * (double)x - m2;
+  if (t != t) return 1.0 / 0.0;
   return t < 0.0 ? -t : t;
 }
 
