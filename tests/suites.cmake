@@ -17,3 +17,6 @@ ragg_add_test(test_large SOURCES test_large.cc LABELS cpu slow)
 find_package(OpenMP REQUIRED COMPONENTS CXX)
 ragg_add_test(test_determinism SOURCES test_determinism.cc LABELS cpu)
 target_link_libraries(test_determinism PRIVATE OpenMP::OpenMP_CXX)
+if(NOT RAGG_SANITIZE) # the sanitizers interpose malloc themselves
+  ragg_add_test(test_alloc_failure SOURCES test_alloc_failure.cc LABELS cpu)
+endif()
