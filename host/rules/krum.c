@@ -59,10 +59,29 @@ RAGG_HD void ragg_solve_multi_krum(const ragg_solve_params_t *p, ragg_rule_io_t 
   for (int64_t i = 0; i < m; ++i) io->beta[idx[i]] = 1.0 / (double)m;
 }
 
+/* Bulyan's selection. Row i's distances to the others are sorted once (by
+ * value, then column); each round's score of i is then the sum of the first
+ * k entries of that list whose column is still in R, in ascending order:
+ * the values, and the order of the adds, that sorting the remaining
+ * distances afresh every round gives (equal values add the same in either
+ * order), in O(n) per row and round instead of O(n log n). Scratch: the
+ * sorted values and their columns, 2 n^2 doubles after the scores. */
 RAGG_HD void ragg_solve_bulyan(const ragg_solve_params_t *p, ragg_rule_io_t *io) {
   int64_t n = io->n, theta = n - 2 * p->f;
   unsigned char *mask = (unsigned char *)io->iscratch;
-  double *scores = io->scratch + n, *tmp = io->scratch + 2 * n;
+  int64_t *idx = io->iscratch + io->ld;
+  double *scores = io->scratch + n, *sorted = scores + n, *cols = sorted + n * n;
+  for (int64_t i = 0; i < n; ++i) {
+    const double *Di = io->D + i * io->ld;
+    int64_t c = 0;
+    for (int64_t j = 0; j < n; ++j)
+      if (j != i) idx[c++] = j;
+    ragg_argsort_pairs(Di, idx, c);
+    for (int64_t t = 0; t < c; ++t) {
+      sorted[i * n + t] = Di[idx[t]];
+      cols[i * n + t] = (double)idx[t];
+    }
+  }
   for (int64_t i = 0; i < n; ++i) mask[i] = 1;
   for (int64_t i = 0; i < io->ld; ++i) io->beta[i] = 0.0;
   for (int64_t round = 0; round < theta; ++round) {
@@ -70,7 +89,16 @@ RAGG_HD void ragg_solve_bulyan(const ragg_solve_params_t *p, ragg_rule_io_t *io)
     int64_t k = r - p->f - 2;
     if (k < 1) k = 1;
     if (k > r - 1) k = r - 1;
-    ragg_krum_scores(io->D, io->ld, n, mask, k, scores, tmp);
+    for (int64_t i = 0; i < n; ++i) {
+      if (!mask[i]) continue;
+      double s = 0.0;
+      for (int64_t t = 0, taken = 0; t < n - 1 && taken < k; ++t)
+        if (mask[(int64_t)cols[i * n + t]]) {
+          s += sorted[i * n + t];
+          ++taken;
+        }
+      scores[i] = s;
+    }
     mark_excluded_scores(io, scores);
     if (round == 0)
       for (int64_t i = 0; i < n; ++i) io->krum_scores[i] = scores[i];
