@@ -6,7 +6,9 @@ separate rows), plain NumPy implementations and torch baselines
 when one is present), all on the same inputs in the same run: n = 64,
 d = 65536, f = 8, float32 by default; Brute and SMEA at f = 2 (C(64, 8)
 subsets is beyond any brute force). Prints the median time of each, the
-speed-up of robustagg over it, and whether the results agree; where a peer's
+speed-up of robustagg over it (against robustagg runs taken in blocks that
+alternate with the peer's, so that a shared machine's changing load hits both
+sides of the ratio), and whether the results agree; where a peer's
 definition differs (ByzFL's Krum averages n-f-1 neighbours, its geometric
 median stops after 3 iterations from zero, its CAF and SMEA take one power
 step from a random vector, torch.median returns the lower middle value) the
@@ -235,6 +237,34 @@ def time_call(fn, repeat, budget_s, sync=None):
     return statistics.median(times), out
 
 
+def time_against(fn, ref_fn, repeat, budget_s, sync=None, rounds=3):
+    """Median wall times of fn() and of ref_fn() (robustagg's call), taken in
+    alternating blocks: `rounds` blocks of each, up to `repeat` runs of each in
+    all (fewer once budget_s is spent, never fewer than one block each). On a
+    shared machine a change of load then hits both sides of the ratio alike.
+    Returns (fn's median, fn's last result, ref_fn's median)."""
+    out = fn()  # warm-up
+    ref_fn()
+    if sync:
+        sync()
+    per = max(1, -(-repeat // rounds))
+    times = {fn: [], ref_fn: []}
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for g in (ref_fn, fn):
+            for _ in range(per):
+                t = time.perf_counter()
+                o = g()
+                if sync:
+                    sync()
+                times[g].append(time.perf_counter() - t)
+                if g is fn:
+                    out = o
+        if time.perf_counter() - start > budget_s:
+            break
+    return statistics.median(times[fn]), out, statistics.median(times[ref_fn])
+
+
 def to_numpy(v):
     if hasattr(v, "detach"):
         return v.detach().float().cpu().numpy()
@@ -336,14 +366,17 @@ def main(argv=None):
             print(f"{label:<19}(needs n/{opts['bucket_size']} >= "
                   f"{robustagg.min_inputs(rule, f)} buckets)")
             continue
-        t_ra, ref = time_call(lambda: robustagg.aggregate(x, rule=rule, f=f, **opts),
-                              args.repeat, args.budget)
+        def ra_call(rule=rule, f=f, opts=opts):
+            return robustagg.aggregate(x, rule=rule, f=f, **opts)
+
+        t_ra, ref = time_call(ra_call, args.repeat, args.budget)
         is_pre = any(k in opts for k in ("mix", "adaptive_clip"))
         if not opts:
             plain_times[(rule, f)] = t_ra
 
-        def emit(impl, t, agree):
-            speed = "" if t is None else f"{t / t_ra:.1f}x"
+        def emit(impl, t, agree, t_ref=None):
+            # the ratio against robustagg's runs interleaved with this row's
+            speed = "" if t is None else f"{t / (t_ref or t_ra):.1f}x"
             ms = "skipped" if t is None else f"{1e3 * t:.2f}"
             print(f"{label:<19}{impl:<22}{ms:>11}{speed:>13}  {agree}", flush=True)
             rows.append((label, impl, t, speed, agree))
@@ -366,20 +399,22 @@ def main(argv=None):
             cost = f"{t_ra / (floor['syrk'] + floor['read']):.2f}x SYRK + one read"
         emit("robustagg", t_ra, cost)
         if have_torch and rule in ("median", "krum", "geomed") and not opts:
-            t, out = time_call(lambda: robustagg.aggregate(xt, rule=rule, f=f, **opts),
-                               args.repeat, args.budget)
-            emit("robustagg (torch)", t, compare(out, ref)[0])
+            t, out, t_ref = time_against(lambda: robustagg.aggregate(xt, rule=rule, f=f, **opts),
+                                         ra_call, args.repeat, args.budget)
+            emit("robustagg (torch)", t, compare(out, ref)[0], t_ref)
         if np_peer is not None:
-            t, out = time_call(lambda: np_peer(x, f), args.repeat, args.budget)
-            emit("numpy", t, compare(out, ref)[0])
+            t, out, t_ref = time_against(lambda: np_peer(x, f), ra_call, args.repeat, args.budget)
+            emit("numpy", t, compare(out, ref)[0], t_ref)
         if torch_peer is not None and have_torch:
             fn, note = torch_peer
-            t, out = time_call(lambda: fn(xt, f), args.repeat, args.budget)
-            emit("torch cpu", t, compare(out, ref)[0] if note == "agree" else f"n/a: {note}")
+            t, out, t_ref = time_against(lambda: fn(xt, f), ra_call, args.repeat, args.budget)
+            emit("torch cpu", t, compare(out, ref)[0] if note == "agree" else f"n/a: {note}",
+                 t_ref)
             if cuda:
-                t, out = time_call(lambda: fn(xc, f), args.repeat, args.budget,
-                                   sync=torch.cuda.synchronize)
-                emit("torch cuda", t, compare(out, ref)[0] if note == "agree" else f"n/a: {note}")
+                t, out, t_ref = time_against(lambda: fn(xc, f), ra_call, args.repeat, args.budget,
+                                             sync=torch.cuda.synchronize)
+                emit("torch cuda", t, compare(out, ref)[0] if note == "agree" else f"n/a: {note}",
+                     t_ref)
         if byz is not None:
             cls, kwargs, note = byz
             if not have_byzfl:
@@ -396,11 +431,12 @@ def main(argv=None):
                 def fn(agg=agg, inp=inp):
                     return agg(inp)
 
-                t, out = time_call(fn, args.repeat, args.budget)
+                t, out, t_ref = time_against(fn, ra_call, args.repeat, args.budget)
                 emit(f"byzfl ({kind})", t, compare(out, ref)[0] if note == "agree"
-                     else f"n/a: {note}")
+                     else f"n/a: {note}", t_ref)
     print()
-    print("robustagg x = the peer's time / robustagg's time on the same inputs.")
+    print("robustagg x = the peer's time / robustagg's time on the same inputs, each a median over\n"
+          "blocks of runs that alternate between the two (the robustagg row: its own runs).")
     return rows
 
 
