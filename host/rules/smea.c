@@ -22,7 +22,7 @@ RAGG_HD void ragg_solve_smea(const ragg_solve_params_t *p, ragg_rule_io_t *io) {
       if (ragg_is_excluded_norm(io->N[c[i]])) lambda = 1.0 / 0.0;
     if (lambda == 0.0) {
       ragg_centered_gram(io->D, ld, c, k, w, B, M, Dw);
-      lambda = ragg_top_eigenvalue(M, k, u, V);
+      lambda = ragg_top_eigenvalue(M, k, 0, V); /* the value alone */
     }
     if (!have || lambda < best_lambda) {
       best_lambda = lambda;

@@ -90,14 +90,16 @@ RAGG_HD double ragg_affine_sqdist(const double *D, const double *N, int64_t ld, 
   return r > 0.0 ? r : 0.0;
 }
 
-/* Largest eigenvalue (and its unit eigenvector) of the symmetric n x n matrix
- * A (destroyed), by cyclic Jacobi rotations to convergence: deterministic and
- * exact to rounding, unlike a power step from a random start.
- * work: n*n doubles. */
+/* Largest eigenvalue (and, unless vec is 0, its unit eigenvector) of the
+ * symmetric n x n matrix A (destroyed), by cyclic Jacobi rotations to
+ * convergence: deterministic and exact to rounding, unlike a power step from
+ * a random start. The eigenvalue does not depend on whether the vectors are
+ * kept. work: n*n doubles. */
 RAGG_HD double ragg_top_eigenvalue(double *A, int64_t n, double *vec, double *work) {
-  double *V = work;
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < n; ++j) V[i * n + j] = (i == j) ? 1.0 : 0.0;
+  double *V = work; /* the eigenvectors, kept only when vec asks for one */
+  if (vec)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) V[i * n + j] = (i == j) ? 1.0 : 0.0;
   for (int sweep = 0; sweep < 100; ++sweep) {
     double off = 0.0, diag = 0.0;
     for (int64_t i = 0; i < n; ++i) {
@@ -124,7 +126,7 @@ RAGG_HD double ragg_top_eigenvalue(double *A, int64_t n, double *vec, double *wo
           A[p * n + k] = c * apk - s * aqk;
           A[q * n + k] = s * apk + c * aqk;
         }
-        for (int64_t k = 0; k < n; ++k) {
+        for (int64_t k = 0; vec && k < n; ++k) {
           double vkp = V[k * n + p], vkq = V[k * n + q];
           V[k * n + p] = c * vkp - s * vkq;
           V[k * n + q] = s * vkp + c * vkq;
