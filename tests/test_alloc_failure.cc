@@ -222,10 +222,11 @@ TEST_F(AllocFailure, PreStepsLayoutsAndPaths) {
   fail_each_allocation("multi-krum direct", aggregate(c, {}));
   fail_each_allocation("bulyan f16 rows", aggregate(make_config(RAGG_RULE_BULYAN, 3),
                                                     {RAGG_F16, 16, 20011, Entry::Pointers}));
-  for (bool report : {true, false})
-    fail_each_allocation(
-        "median n = 300 (beyond the networks)",
-        aggregate(make_config(RAGG_RULE_MEDIAN, 20), {RAGG_F32, 300, 1001}, report));
+  for (int64_t n : {300, 1100})  // merged blocks of 256; beyond them, the radix sort
+    for (bool report : {true, false})
+      fail_each_allocation(
+          "median n = " + std::to_string(n) + (report ? " report" : ""),
+          aggregate(make_config(RAGG_RULE_MEDIAN, 20), {RAGG_F32, n, 1001}, report));
   SimdLevel general("0");
   for (ragg_rule_t r : {RAGG_RULE_MEDIAN, RAGG_RULE_MEAMED}) {
     c = make_config(r, 3);

@@ -86,7 +86,8 @@ INSTANTIATE_TEST_SUITE_P(Rules, Coordinate,
                          });
 
 // Hand-worked values through the library: the definitions' corner cases.
-std::vector<double> run_f32(ragg_rule_t rule, int64_t f, const std::vector<std::vector<float>> &rows) {
+std::vector<double> run_f32(ragg_rule_t rule, int64_t f,
+                            const std::vector<std::vector<float>> &rows) {
   Context ctx;
   Inputs x(RAGG_F32, (int64_t)rows.size(), (int64_t)rows[0].size());
   for (size_t i = 0; i < rows.size(); ++i)
@@ -165,14 +166,13 @@ void expect_paths_agree(ragg_rule_t rule, const Shape &s, Entry entry, const Twe
 }  // namespace
 
 TEST(CoordinatePaths, VectorAndGeneralPathsGiveTheSameBits) {
-  const Tweak none, nnm = [](ragg_config_t &c) { c.mix = RAGG_MIX_NNM; },
-                    arc_nnm = [](ragg_config_t &c) { c.mix = RAGG_MIX_NNM, c.adaptive_clip = 1; },
-                    buckets = [](ragg_config_t &c) {
-                      c.mix = RAGG_MIX_BUCKETING, c.bucket_size = 2, c.seed = 5;
-                    };
+  const Tweak none,
+      nnm = [](ragg_config_t &c) { c.mix = RAGG_MIX_NNM; },
+      arc_nnm = [](ragg_config_t &c) { c.mix = RAGG_MIX_NNM, c.adaptive_clip = 1; },
+      buckets = [](ragg_config_t &c) { c.mix = RAGG_MIX_BUCKETING, c.bucket_size = 2, c.seed = 5; };
   uint64_t salt = 9000;
   for (ragg_rule_t r : {RAGG_RULE_MEDIAN, RAGG_RULE_TRIMMED_MEAN, RAGG_RULE_MEAMED})
-    for (int64_t n : {2, 5, 8, 16, 33, 64, 65, 80, 81, 100, 128, 129, 200, 256})
+    for (int64_t n : {2, 5, 8, 16, 33, 64, 65, 80, 81, 100, 128, 129, 200, 256, 300})
       for (const Tweak *t : {&none, &nnm, &arc_nnm, &buckets}) {
         const int64_t nm = t == &buckets ? (n + 1) / 2 : n;
         const int64_t f = (nm - 1) / 2 > 3 ? 3 : (nm - 1) / 2;
@@ -183,8 +183,8 @@ TEST(CoordinatePaths, VectorAndGeneralPathsGiveTheSameBits) {
                            ++salt);
         expect_paths_agree(r, {n, 130, f, RAGG_BF16}, Entry::Pointers, *t, ties_fill(3), ++salt);
         if (n >= 8)
-          expect_paths_agree(r, {n, 300, f}, Entry::Pointers, *t,
-                             hostile_fill(HOSTILE_MIXED, f), ++salt);
+          expect_paths_agree(r, {n, 300, f}, Entry::Pointers, *t, hostile_fill(HOSTILE_MIXED, f),
+                             ++salt);
         // more hostile rows than f: windows that must take a NaN or an
         // infinite value, and a NaN or infinite median (MeaMed's other path)
         if (n >= 8 && t == &none)
@@ -193,10 +193,10 @@ TEST(CoordinatePaths, VectorAndGeneralPathsGiveTheSameBits) {
                                hostile_fill(HOSTILE_MIXED, h), ++salt);
       }
   // above 64 inputs the networks sort a padded bucket (above 128: two sorts
-  // of up to 128 and a merge): f up to its limit, a count at each end of a
-  // bucket
+  // of up to 128 and a merge; above 256: sorted blocks of 256 merged in
+  // loops, up to 1024): f up to its limit, a count at each end of a bucket
   for (ragg_rule_t r : {RAGG_RULE_MEDIAN, RAGG_RULE_TRIMMED_MEAN, RAGG_RULE_MEAMED})
-    for (int64_t n : {65, 96, 97, 127, 129, 192, 193, 256})
+    for (int64_t n : {65, 96, 97, 127, 129, 192, 193, 256, 257, 512, 513, 777, 1024, 1025})
       for (int64_t f : {int64_t{20}, (n - 1) / 2}) {
         expect_paths_agree(r, {n, 211, f}, Entry::Contiguous, none, gaussian_fill(), ++salt);
         expect_paths_agree(r, {n, 64, f}, Entry::Pointers, none, hostile_fill(HOSTILE_MIXED, f),

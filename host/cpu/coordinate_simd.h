@@ -3,8 +3,9 @@
 #include "cpu.h"
 /* Reduces one coordinate's n sorted values with op's rule. */
 double ragg_coord_reduce(const ragg_coord_op_t *op, const float *v, int64_t n);
-/* The largest count the generated networks sort. */
-#define RAGG_COORD_SIMD_NMAX 256
+/* The largest count the vector path sorts: generated networks up to 256,
+ * blocks of 256 merged in loops above. */
+#define RAGG_COORD_SIMD_NMAX 1024
 /* A mixing matrix's nonzero weights, row by row: mixed row p is the sum over
  * t < width of w[p width + t] x_{idx[p width + t]}, inputs in ascending
  * order; rows with fewer terms end in (0, n) pairs, n naming a row of zeros. */

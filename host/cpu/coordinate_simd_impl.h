@@ -15,7 +15,29 @@
 #include "coordinate_simd.h"
 
 #include "networks.inc"
-_Static_assert(NET_NMAX == RAGG_COORD_SIMD_NMAX, "generated networks and the dispatch disagree");
+_Static_assert(4 * NET_NMAX == RAGG_COORD_SIMD_NMAX, "generated networks and the dispatch disagree");
+
+/* Above NET_NMAX values (padded to 2 or 4 times it): blocks of NET_NMAX
+ * sorted by the largest generated network, then the merge stages of
+ * Batcher's odd-even merge sort as loops (each stage p merges sorted runs of
+ * p into runs of 2p; the pairs it compares lie in one run of 2p). Sorted keys
+ * are sorted keys: the rule sees what any sort gives. */
+static void sort_blocks_and_merge(VEC *v, int64_t np) {
+  for (int64_t b = 0; b < np; b += NET_NMAX) net_sort_table[NET_NMAX](v + b);
+  for (int64_t p = NET_NMAX, lg = 0; p < np; p <<= 1) {
+    while (((int64_t)1 << lg) < 2 * p) ++lg; /* 2p = 2^lg */
+    for (int64_t k = p; k >= 1; k >>= 1)
+      for (int64_t j = k % p; j + k < np; j += 2 * k)
+        for (int64_t i = 0; i < k && i + j + k < np; ++i)
+          if (((i + j) >> lg) == ((i + j + k) >> lg)) CX(v[i + j], v[i + j + k]);
+  }
+}
+
+/* The count the network sorts for nm values (the rest: top sentinels). */
+static inline int64_t padded_count(int64_t nm) {
+  if (nm <= NET_NMAX) return net_padded[nm];
+  return nm <= 2 * NET_NMAX ? 2 * NET_NMAX : 4 * NET_NMAX;
+}
 
 /* Float bits to order-preserving keys and back (an involution on non-NaN
  * values): negative values flip their magnitude bits; any NaN goes to the top. */
@@ -257,14 +279,18 @@ static inline void mix_tile(const VEC *tile, int64_t n, const ragg_mix_terms_t *
 int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
             const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out,
             const ragg_mix_terms_t *mt, int64_t nm) {
-  /* n and nm are in 2..NET_NMAX: ragg_coord_simd, the only caller, checks */
-  const net_fn net = op->rule == RAGG_RULE_MEDIAN ? net_median_table[nm] : net_sort_table[nm];
+  /* n and nm are in 2..RAGG_COORD_SIMD_NMAX: ragg_coord_simd, the only
+   * caller, checks; above NET_NMAX, sort_blocks_and_merge */
+  const net_fn net = nm > NET_NMAX                  ? NULL
+                     : op->rule == RAGG_RULE_MEDIAN ? net_median_table[nm]
+                                                    : net_sort_table[nm];
   /* above 64 values the network sorts np >= nm, the rest top sentinels; a
    * tile of staged rows leaves room for them */
-  const int64_t np = net_padded[nm], stride = mt ? n : np;
+  const int64_t np = padded_count(nm), stride = mt ? n : np;
   /* per thread, on the heap (at 256 inputs this is 128 KiB with AVX-512,
-   * more than a thread's stack should be asked for): the stage, the
-   * mixed rows and the inputs of mix_tile, MeaMed's values and distances */
+   * at 1024 about 0.5 MiB, more than a thread's stack should be asked
+   * for): the stage, the mixed rows and the inputs of mix_tile, MeaMed's
+   * values and distances */
   const size_t stage_vecs = (size_t)stride * (CHUNK / VW);
   const size_t scratch_bytes = sizeof(VEC) * (stage_vecs + (size_t)np) +
                                sizeof(VF) * (size_t)(n + 1) + sizeof(VH) * 2 * (size_t)nm;
@@ -318,7 +344,10 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
         }
         /* the largest key (a NaN's): sorts to the top, after every input */
         for (int64_t i = nm; i < np; ++i) v[i] = (VEC){0} + 0x7FFFFFFF;
-        net(v);
+        if (net)
+          net(v);
+        else
+          sort_blocks_and_merge(v, np);
         /* in halves of native double vectors (a whole tile of doubles is
          * two registers, which AVX2 code handles lane by lane) */
         if (op->rule == RAGG_RULE_MEDIAN) {
