@@ -26,6 +26,19 @@ if(TARGET robustagg_mpi AND MPIEXEC_EXECUTABLE)
       LABELS mpi TIMEOUT 300 PROCESSORS ${np}
       ENVIRONMENT "OMP_NUM_THREADS=1;ASAN_OPTIONS=detect_leaks=0")  # Open MPI leaks at exit
   endforeach()
+  # Allocation failure in the MPI collectives, at one rank (the sanitizers
+  # interpose malloc themselves).
+  if(NOT RAGG_SANITIZE)
+    add_executable(test_mpi_alloc_failure test_mpi_alloc_failure.cc test_mpi_main.cc)
+    target_link_libraries(test_mpi_alloc_failure PRIVATE robustagg_mpi robustagg ragg_oracle
+                          MPI::MPI_C GTest::gtest)
+    target_compile_options(test_mpi_alloc_failure PRIVATE ${RAGG_WARN_FLAGS})
+    target_compile_definitions(test_mpi_alloc_failure PRIVATE OMPI_SKIP_MPICXX=1 MPICH_SKIP_MPICXX=1)
+    add_test(NAME test_mpi_alloc_failure_np1
+             COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 1 ${RAGG_MPIEXEC_FLAGS}
+                     ${MPIEXEC_PREFLAGS} $<TARGET_FILE:test_mpi_alloc_failure> ${MPIEXEC_POSTFLAGS})
+    set_tests_properties(test_mpi_alloc_failure_np1 PROPERTIES LABELS mpi TIMEOUT 300)
+  endif()
   # The same suite through a caller's transport (robustagg_transport.h) whose
   # callbacks move bytes over MPI: checked against the reference and, bit for
   # bit, against the MPI engine.

@@ -4,134 +4,15 @@
 // crash or hang, and leave its context usable: the next call on the same
 // context gives the bits an undisturbed call gives.
 //
-// This binary interposes malloc, calloc and realloc. Only calls made from
-// librobustagg's own code are failed, told apart by the return address, so
-// the C++ runtime, OpenMP's runtime and the test itself allocate as usual.
-// Not built with the sanitizers, which interpose the same functions.
-#include <dlfcn.h>
-#include <link.h>
-
-#include <atomic>
-#include <cerrno>
-#include <cstdlib>
-#include <functional>
-
+// Only librobustagg's own allocations fail (alloc_failure.hh). Not built
+// with the sanitizers, which interpose the same functions.
+#include "alloc_failure.hh"
 #include "robustagg_transport.h"
-#include "test_helpers.hh"
-
-extern "C" {
-void *__libc_malloc(size_t);
-void *__libc_calloc(size_t, size_t);
-void *__libc_realloc(void *, size_t);
-}
-
-namespace {
-// >= 0: armed; the library allocation that finds it at 0 fails, the rest pass
-std::atomic<long> g_countdown{-1};
-std::atomic<long> g_failures{0};
-uintptr_t g_lo = 0, g_hi = 0;  // librobustagg's mapped segments
-
-bool fail_now(const void *caller) {
-  if (g_countdown.load(std::memory_order_relaxed) < 0) return false;
-  const uintptr_t a = (uintptr_t)caller;
-  if (a < g_lo || a >= g_hi) return false;
-  if (g_countdown.fetch_sub(1) != 0) return false;
-  g_failures.fetch_add(1);
-  return true;
-}
-
-int find_library(struct dl_phdr_info *info, size_t, void *target) {
-  uintptr_t lo = UINTPTR_MAX, hi = 0;
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr) &p = info->dlpi_phdr[i];
-    if (p.p_type != PT_LOAD) continue;
-    const uintptr_t b = info->dlpi_addr + p.p_vaddr;
-    lo = b < lo ? b : lo;
-    hi = b + p.p_memsz > hi ? b + p.p_memsz : hi;
-  }
-  const uintptr_t t = (uintptr_t)target;
-  if (t < lo || t >= hi) return 0;
-  g_lo = lo, g_hi = hi;
-  return 1;
-}
-}  // namespace
-
-extern "C" void *malloc(size_t n) {
-  if (fail_now(__builtin_return_address(0))) return errno = ENOMEM, nullptr;
-  return __libc_malloc(n);
-}
-extern "C" void *calloc(size_t a, size_t b) {
-  if (fail_now(__builtin_return_address(0))) return errno = ENOMEM, nullptr;
-  return __libc_calloc(a, b);
-}
-extern "C" void *realloc(void *p, size_t n) {
-  if (fail_now(__builtin_return_address(0))) return errno = ENOMEM, nullptr;
-  return __libc_realloc(p, n);
-}
 
 using namespace ragg_test;
+using namespace ragg_alloc;
 
 namespace {
-
-// One library call on a context; writes its output bytes to `out`.
-using Call = std::function<ragg_status_t(ragg_context_t *, std::vector<unsigned char> &out)>;
-
-struct Armed {
-  explicit Armed(long k) {
-    g_failures = 0;
-    g_countdown = k;
-  }
-  ~Armed() { g_countdown = -1; }
-};
-
-::testing::AssertionResult same_bytes(const std::vector<unsigned char> &a,
-                                      const std::vector<unsigned char> &b) {
-  if (a == b) return ::testing::AssertionSuccess();
-  size_t i = 0;
-  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
-  return ::testing::AssertionFailure() << "results differ from byte " << i << " of " << a.size();
-}
-
-// Fails the library's 1st, 2nd, ... allocation of `call` until a call makes
-// fewer; returns how many allocations the undisturbed call makes.
-long fail_each_allocation(const std::string &what, const Call &call) {
-  SCOPED_TRACE(what);
-  std::vector<unsigned char> ref, out;
-  {
-    Context c;
-    EXPECT_EQ(c.status, RAGG_SUCCESS);
-    EXPECT_EQ(call(c.ctx, ref), RAGG_SUCCESS) << c.last_error();
-  }
-  for (long k = 0; k < 1000; ++k) {
-    SCOPED_TRACE("allocation " + std::to_string(k + 1) + " fails");
-    Context c;
-    EXPECT_EQ(c.status, RAGG_SUCCESS);
-    ragg_status_t st;
-    long failures;
-    {
-      Armed a(k);
-      st = call(c.ctx, out);
-      failures = g_failures;
-    }
-    if (failures == 0) {  // the call made k allocations or fewer: all done
-      EXPECT_EQ(st, RAGG_SUCCESS) << c.last_error();
-      EXPECT_TRUE(same_bytes(out, ref));
-      std::printf("%-44s %ld allocation%s, each failed in turn\n", what.c_str(), k,
-                  k == 1 ? "" : "s");
-      return k;
-    }
-    if (st == RAGG_SUCCESS) {
-      EXPECT_TRUE(same_bytes(out, ref)) << "succeeded without the allocation, with other bits";
-    } else {
-      EXPECT_EQ(st, RAGG_ERR_OUT_OF_MEMORY) << c.last_error();
-      EXPECT_NE(c.last_error(), "") << "no message with " << ragg_status_string(st);
-    }
-    EXPECT_EQ(call(c.ctx, out), RAGG_SUCCESS) << "after a failed allocation: " << c.last_error();
-    EXPECT_TRUE(same_bytes(out, ref)) << "the context's next call";
-  }
-  ADD_FAILURE() << "more than 1000 allocations";
-  return -1;
-}
 
 struct Problem {
   ragg_dtype_t dtype = RAGG_F32;
@@ -176,8 +57,7 @@ struct SimdLevel {
 class AllocFailure : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dl_iterate_phdr(find_library, (void *)&ragg_aggregate);
-    ASSERT_LT(g_lo, g_hi) << "librobustagg's segments not found";
+    ASSERT_TRUE(watch_library_of((const void *)&ragg_aggregate)) << "librobustagg not found";
   }
 };
 

@@ -268,14 +268,14 @@ static void shard_plan(const ragg_config_t *cfg, const ragg_report_t *report, in
                  (ragg_rule_is_coordinatewise((int)cfg->rule) || cfg->rule == RAGG_RULE_BULYAN);
   size_t off = 0, l = (size_t)L;
 #define TAKE(field, bytes) (lo->field = off, off += ALIGN64(bytes))
-  TAKE(D, sizeof(double) * l * l);
+  TAKE(D, sizeof(double) * (l * l + 1)); /* + 1: global_distances' failure count */
   TAKE(N, sizeof(double) * l);
   /* gram_raw runs on L rows, or on P when the origin is the anchor */
   size_t cc = (size_t)(c > 0 ? c : 1), pl = (size_t)ragg_cpu_gram_parts(L, (int64_t)cc) * l * l,
          pp = (size_t)ragg_cpu_gram_parts(P, (int64_t)cc) * (size_t)P * (size_t)P;
   TAKE(parts, *need_dist ? sizeof(double) * (pl > pp ? pl : pp) : 0);
   TAKE(alpha, sizeof(double) * l);
-  TAKE(mix, sizeof(double) * l * l);
+  TAKE(mix, sizeof(double) * (l * l + 1));
   TAKE(terms, pre && ragg_cpu_mixes_in_pass(cfg, P, *nm) ? ragg_cpu_mix_terms_bytes(P, *nm) : 0);
   TAKE(scratch, sizeof(double) * (size_t)ragg_solver_scratch_doubles(P));
   TAKE(iscratch, sizeof(int64_t) * (size_t)ragg_solver_scratch_ints(P));
@@ -298,12 +298,20 @@ static ragg_status_t global_distances(const ragg_config_t *cfg, ragg_transport_t
   int64_t Lg = anchor_row ? L : P; /* rows that carry data */
   double *D = (double *)(ws + lo->D), *N = (double *)(ws + lo->N);
   double *R = L > Lg ? (double *)(ws + lo->mix) : D;
-  if (s->c > 0)
-    ragg_cpu_gram_raw(dt, s->rows, Lg, s->c, cfg->distances, RAGG_PAIRS_ALL, R, (double *)(ws + lo->parts));
-  else
-    memset(R, 0, sizeof(double) * (size_t)(Lg * Lg));
-  ragg_status_t st = t->allreduce_sum_f64(t, R, (size_t)(Lg * Lg));
+  /* A rank whose Gram pass could not allocate its buffers still takes part
+   * in the all-reduce, adding zeros and a failure count behind the sums, so
+   * that every rank returns the same status instead of waiting or going on
+   * with partial sums. */
+  int failed = s->c > 0 && ragg_cpu_gram_raw(dt, s->rows, Lg, s->c, cfg->distances, RAGG_PAIRS_ALL,
+                                             R, (double *)(ws + lo->parts));
+  if (s->c <= 0 || failed) memset(R, 0, sizeof(double) * (size_t)(Lg * Lg));
+  R[Lg * Lg] = failed ? 1.0 : 0.0;
+  ragg_status_t st = t->allreduce_sum_f64(t, R, (size_t)(Lg * Lg + 1));
   if (st != RAGG_SUCCESS) return st;
+  if (R[Lg * Lg] != 0.0)
+    return ragg_set_error(t->ctx, RAGG_ERR_OUT_OF_MEMORY,
+                          "%s: out of memory in the Gram pass (on %.0f of %lld ranks)", t->fn,
+                          R[Lg * Lg], (long long)P);
   ragg_distances_finalize(R, Lg, cfg->distances, R, N);
   if (L > Lg) {
     for (int64_t i = P - 1; i >= 0; --i) /* R and D are distinct here */
