@@ -140,10 +140,17 @@ TEST_F(AllocFailure, CallersTransportOneRank) {
           std::string("all-reduce ") + rule_label(rule) + (mode ? " replicated" : " sharded"),
           [=](ragg_context_t *ctx, std::vector<unsigned char> &out) {
             std::vector<float> y(x->size(), -1.0f);
+            double score = -1, weight = -1;  // the report is part of the result
+            int32_t selected = -1;
+            int64_t nonfinite = -1;
+            ragg_report_t rep = {};
+            rep.capacity = 1, rep.scores = &score, rep.weights = &weight;
+            rep.selected = &selected, rep.nonfinite = &nonfinite;
             ragg_status_t st =
                 ragg_allreduce_transport(ctx, &cfg, x->data(), y.data(), y.size(), RAGG_F32,
-                                         RAGG_REDUCE_MEAN, mode, &ops, nullptr);
+                                         RAGG_REDUCE_MEAN, mode, &ops, &rep);
             out.assign((unsigned char *)y.data(), (unsigned char *)(y.data() + y.size()));
+            out.insert(out.end(), (unsigned char *)&score, (unsigned char *)(&score + 1));
             return st;
           });
     }
