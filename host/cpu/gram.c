@@ -8,6 +8,12 @@
 #include "cpu.h"
 
 enum { BLOCK = 512, LANES = 8 };
+/* Short blocks (n <= 16 takes 128 values a row) from memory: the block
+ * PF_BLOCKS ahead is prefetched row by row as each block is widened, towards
+ * the outer caches (measured on an AVX-512 EPYC, 256 MiB: Krum n = 8 23-31 ->
+ * 18-20 ms, n = 16 32-37 -> 25-27 ms; into L1, 4 or 8 blocks ahead gained
+ * less; 16 ahead the same; at n >= 32, 2048-value blocks, nothing) */
+enum { PF_BLOCKS = 8, PF_MAX_BS = 256 };
 
 int64_t ragg_cpu_gram_parts(int64_t L, int64_t d) {
   int64_t parts = (d + 8 * BLOCK - 1) / (8 * BLOCK);
@@ -44,9 +50,16 @@ static int64_t gram_block_size(int64_t L, int64_t d) {
 
 /* Widens bs values of each row to double. */
 RAGG_CLONES static void load_block(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t k0,
-                                   int64_t len, int64_t bs, double *buf) {
+                                   int64_t len, int64_t bs, double *buf, int64_t pf_end) {
+  const size_t es = ragg_dtype_size(t);
   for (int64_t i = 0; i < L; ++i) {
     double *b = buf + i * bs;
+    const int64_t pk = k0 + PF_BLOCKS * bs; /* pf_end: 0 for none */
+    if (pk < pf_end) {
+      const char *p = (const char *)rows[i] + (size_t)pk * es;
+      const size_t bytes = (size_t)(pf_end - pk < bs ? pf_end - pk : bs) * es;
+      for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 1);
+    }
     if (t == RAGG_F32) {
       const float *r = (const float *)rows[i] + k0;
       for (int64_t k = 0; k < len; ++k) b[k] = (double)r[k];
@@ -280,7 +293,7 @@ int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_
       int64_t b0 = nblocks * p / parts, b1 = nblocks * (p + 1) / parts;
       for (int64_t b = b0; b < b1; ++b) {
         int64_t k0 = b * bs, len = d - k0 < bs ? d - k0 : bs;
-        load_block(t, rows, L, k0, len, bs, buf);
+        load_block(t, rows, L, k0, len, bs, buf, bs > PF_MAX_BS ? 0 : b1 * bs < d ? b1 * bs : d);
         gram_block(buf, bs, L, mode == RAGG_DISTANCES_DIRECT, pairs, wide, G);
       }
     }
