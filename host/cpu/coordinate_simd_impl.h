@@ -15,7 +15,8 @@
 #include "coordinate_simd.h"
 
 #include "networks.inc"
-_Static_assert(4 * NET_NMAX == RAGG_COORD_SIMD_NMAX, "generated networks and the dispatch disagree");
+_Static_assert(4 * NET_NMAX == RAGG_COORD_SIMD_NMAX,
+               "generated networks and the dispatch disagree");
 
 /* Above NET_NMAX values (padded to 2 or 4 times it): blocks of NET_NMAX
  * sorted by the largest generated network, then the merge stages of
@@ -79,14 +80,14 @@ typedef float VFH __attribute__((vector_size(HW * sizeof(float))));
 #ifndef SPLIT_TO_DOUBLE
 /* Lanes 0 .. HW-1 and HW .. VW-1 of a float vector, as doubles (an including
  * file may define a faster one with its intrinsics). */
-#define SPLIT_TO_DOUBLE(f, lo, hi)                    \
-  do {                                                \
-    VF f_ = (f);                                      \
-    VFH lo_, hi_;                                     \
-    memcpy(&lo_, &f_, sizeof(lo_));                   \
+#define SPLIT_TO_DOUBLE(f, lo, hi)                      \
+  do {                                                  \
+    VF f_ = (f);                                        \
+    VFH lo_, hi_;                                       \
+    memcpy(&lo_, &f_, sizeof(lo_));                     \
     memcpy(&hi_, (const float *)&f_ + HW, sizeof(hi_)); \
-    (lo) = __builtin_convertvector(lo_, VH);          \
-    (hi) = __builtin_convertvector(hi_, VH);          \
+    (lo) = __builtin_convertvector(lo_, VH);            \
+    (hi) = __builtin_convertvector(hi_, VH);            \
   } while (0)
 #endif
 
@@ -98,12 +99,12 @@ typedef float VFH __attribute__((vector_size(HW * sizeof(float))));
 /* MeaMed's tally of one rank: where d < t, sum += x and count += 1; where
  * d == t, tied += x and ntied += 1 (a NaN is neither). A lane left out adds
  * +0.0, which leaves a sum from +0 alone (such a sum never holds -0). */
-#define TALLY(d, t, x, sum, count, tied, ntied)             \
-  do {                                                      \
-    const VM one_ = (VM)((VH){0} + 1.0);                    \
-    VM lt_ = (d) < (t), eq_ = (d) == (t);                   \
-    (sum) += (VH)((VM)(x) & lt_), (count) += (VH)(one_ & lt_); \
-    (tied) += (VH)((VM)(x) & eq_), (ntied) += (VH)(one_ & eq_); \
+#define TALLY(d, t, x, sum, count, tied, ntied)               \
+  do {                                                        \
+    const VM one_ = (VM)((VH){0} + 1.0);                      \
+    VM lt_ = (d) < (t), eq_ = (d) == (t);                     \
+    (sum) += (VH)((VM)(x)&lt_), (count) += (VH)(one_ & lt_);  \
+    (tied) += (VH)((VM)(x)&eq_), (ntied) += (VH)(one_ & eq_); \
   } while (0)
 #endif
 
@@ -114,56 +115,41 @@ static inline VH half_to_double(VEC k, int h) {
   return h ? hi : lo;
 }
 
-/* |2x - m2|, a NaN distance at +Inf (ragg_coord_distance). */
+/* |2x - m2|, and the same with a NaN distance at +Inf (ragg_coord_distance). */
+static inline VH meamed_abs(VH x, VH m2) {
+  return (VH)((VM)TWICE_MINUS(x, m2) & ((VM){0} + 0x7FFFFFFFFFFFFFFFll));
+}
 static inline VH meamed_distance(VH x, VH m2) {
-  const VM sign_off = (VM){0} + 0x7FFFFFFFFFFFFFFFll;
-  VH d = (VH)((VM)TWICE_MINUS(x, m2) & sign_off);
+  VH d = meamed_abs(x, m2);
   return SELECT(d != d, (VH){0} + (double)INFINITY, d);
 }
 
-/* MeaMed (and Bulyan's step) on half a tile at once, the same arithmetic in
- * the same order as ragg_coord_meamed, so the bits agree with the general
- * path. Distances |2x - 2m| fall then rise along the sorted values, so the
- * keep-th smallest distance is the smallest over the windows of keep
- * consecutive ranks of the larger distance at the window's two ends. */
-static inline void meamed_half(const VEC *v, int64_t n, int64_t keep, int h, VH *x, VH *dist,
-                               double *res) {
-  const VH inf = (VH){0} + (double)INFINITY, one = (VH){0} + 1.0;
-  VH m2 = (n & 1) ? 2.0 * half_to_double(v[n / 2], h)
-                  : half_to_double(v[n / 2 - 1], h) + half_to_double(v[n / 2], h);
+/* The tally of a tile's n ranks against the boundary distances t_l, t_h of
+ * its two halves: s[0..3] the low half's sum and count below t and its sum
+ * and count at t, s[4..7] the high half's. With every t finite a NaN distance
+ * compares neither below nor equal to t, as the +Inf it stands for would not,
+ * so nan_inf = 0 leaves out the select; a constant at each call, so each call
+ * is a loop of its own. */
+static inline __attribute__((always_inline)) void meamed_tally(const VEC *v, int64_t n, VH m2l,
+                                                               VH m2h, VH t_l, VH t_h, int nan_inf,
+                                                               VH *s) {
   for (int64_t i = 0; i < n; ++i) {
-    x[i] = half_to_double(v[i], h);
-    dist[i] = meamed_distance(x[i], m2);
+    VH xl, xh;
+    SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[i]), xl, xh);
+    VH dl = nan_inf ? meamed_distance(xl, m2l) : meamed_abs(xl, m2l);
+    VH dh = nan_inf ? meamed_distance(xh, m2h) : meamed_abs(xh, m2h);
+    TALLY(dl, t_l, xl, s[0], s[1], s[2], s[3]);
+    TALLY(dh, t_h, xh, s[4], s[5], s[6], s[7]);
   }
-  VH t = inf;
-  for (int64_t s0 = 0; s0 + keep <= n; ++s0) {
-    VH lo = dist[s0], hi = dist[s0 + keep - 1];
-    VH mx = SELECT(lo > hi, lo, hi);
-    t = SELECT(mx < t, mx, t);
-  }
-  VH below = (VH){0}, tied = (VH){0}, nbelow = (VH){0}, ntied = (VH){0};
-  for (int64_t i = 0; i < n; ++i) {
-    VM lt = dist[i] < t, eq = dist[i] == t;
-    below = SELECT(lt, below + x[i], below);
-    nbelow = SELECT(lt, nbelow + one, nbelow);
-    tied = SELECT(eq, tied + x[i], tied);
-    ntied = SELECT(eq, ntied + one, ntied);
-  }
-  VH share = ((double)keep - nbelow) * (tied / ntied);
-  VH sum = SELECT(ntied > 0.0, below + share, below);
-  sum /= (double)keep;
-  memcpy(res + h * HW, &sum, sizeof(sum));
 }
 
-/* MeaMed on a whole tile when every lane's boundary distance t is finite,
- * the common case; returns 0 (nothing written) otherwise, and the caller
- * takes meamed_half. With t finite a NaN distance compares neither below
- * nor equal to t, as the +Inf it stands for would not, so the ranks' tally
- * needs no NaN select (the window search, at the ends, keeps it);
- * both halves go through one loop (independent sums, one conversion per
- * rank) and nothing is stored. */
-static inline int meamed_tile(const VEC *v, int64_t n, int64_t keep, double *res) {
-  const VM sign_off = (VM){0} + 0x7FFFFFFFFFFFFFFFll;
+/* MeaMed (and Bulyan's step) on a tile, the same arithmetic in the same order
+ * as ragg_coord_meamed, so the bits agree with the general path. Distances
+ * |2x - 2m| fall then rise along the sorted values, so the keep-th smallest
+ * distance t is the smallest over the windows of keep consecutive ranks of
+ * the larger distance at the window's two ends. Both halves go through one
+ * loop (independent sums, one conversion per rank) and nothing is stored. */
+static inline void meamed_tile(const VEC *v, int64_t n, int64_t keep, double *res) {
   const VH inf = (VH){0} + (double)INFINITY;
   VH m2l, m2h, t_l = inf, t_h = inf;
   SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[n / 2]), m2l, m2h);
@@ -187,22 +173,17 @@ static inline int meamed_tile(const VEC *v, int64_t n, int64_t keep, double *res
   VM infinite = ~((t_l < inf) & (t_h < inf)); /* +Inf or NaN */
   int64_t any = 0;
   for (int l = 0; l < HW; ++l) any |= infinite[l];
-  if (any) return 0;
-  VH bl = (VH){0}, tl = (VH){0}, nbl = (VH){0}, ntl = (VH){0};
-  VH bh = (VH){0}, th = (VH){0}, nbh = (VH){0}, nth = (VH){0};
-  for (int64_t i = 0; i < n; ++i) {
-    VH xl, xh;
-    SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[i]), xl, xh);
-    VH dl = (VH)((VM)TWICE_MINUS(xl, m2l) & sign_off);
-    VH dh = (VH)((VM)TWICE_MINUS(xh, m2h) & sign_off);
-    TALLY(dl, t_l, xl, bl, nbl, tl, ntl);
-    TALLY(dh, t_h, xh, bh, nbh, th, nth);
+  VH s[8] = {(VH){0}, (VH){0}, (VH){0}, (VH){0}, (VH){0}, (VH){0}, (VH){0}, (VH){0}};
+  if (any) /* a window must take a NaN or infinite value: rare, hostile data */
+    meamed_tally(v, n, m2l, m2h, t_l, t_h, 1, s);
+  else
+    meamed_tally(v, n, m2l, m2h, t_l, t_h, 0, s);
+  for (int h = 0; h < 2; ++h) {
+    const VH below = s[4 * h], nbelow = s[4 * h + 1], tied = s[4 * h + 2], ntied = s[4 * h + 3];
+    VH sum = SELECT(ntied > 0.0, below + ((double)keep - nbelow) * (tied / ntied), below);
+    sum /= (double)keep;
+    memcpy(res + h * HW, &sum, sizeof(sum));
   }
-  VH sl = SELECT(ntl > 0.0, bl + ((double)keep - nbl) * (tl / ntl), bl) / (double)keep;
-  VH sh = SELECT(nth > 0.0, bh + ((double)keep - nbh) * (th / nth), bh) / (double)keep;
-  memcpy(res, &sl, sizeof(sl));
-  memcpy(res + HW, &sh, sizeof(sh));
-  return 1;
 }
 
 /* One trip of a thread: CHUNK coordinates of every input row, copied (as
@@ -245,8 +226,8 @@ static inline void stage_row(ragg_dtype_t t, const void *row, int64_t k0, int64_
 /* The mixed rows Y = W X of one tile with the arithmetic of
  * ragg_cpu_transform_rows, so the bits agree: per mixed row, float products
  * of its nonzero weights added in input order to a float sum from +0. */
-static inline void mix_tile(const VEC *tile, int64_t n, const ragg_mix_terms_t *mt,
-                            int64_t nm, VF *x, VEC *v) {
+static inline void mix_tile(const VEC *tile, int64_t n, const ragg_mix_terms_t *mt, int64_t nm,
+                            VF *x, VEC *v) {
   for (int64_t j = 0; j < n; ++j) x[j] = (VF)tile[j];
   x[n] = (VF){0}; /* the padding terms' row: adds +0 to a sum that is never -0 */
   const int64_t c = mt->width;
@@ -277,8 +258,8 @@ static inline void mix_tile(const VEC *tile, int64_t n, const ragg_mix_terms_t *
 }
 
 int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
-            const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out,
-            const ragg_mix_terms_t *mt, int64_t nm) {
+            const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out, const ragg_mix_terms_t *mt,
+            int64_t nm) {
   /* n and nm are in 2..RAGG_COORD_SIMD_NMAX: ragg_coord_simd, the only
    * caller, checks; above NET_NMAX, sort_blocks_and_merge */
   const net_fn net = nm > NET_NMAX                  ? NULL
@@ -287,13 +268,12 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
   /* above 64 values the network sorts np >= nm, the rest top sentinels; a
    * tile of staged rows leaves room for them */
   const int64_t np = padded_count(nm), stride = mt ? n : np;
-  /* per thread, on the heap (at 256 inputs this is 128 KiB with AVX-512,
-   * at 1024 about 0.5 MiB, more than a thread's stack should be asked
-   * for): the stage, the mixed rows and the inputs of mix_tile, MeaMed's
-   * values and distances */
+  /* per thread, on the heap (at 256 inputs this is 96 KiB with AVX-512, at
+   * 1024 384 KiB, more than a thread's stack should be asked for): the
+   * stage, the mixed rows and the inputs of mix_tile */
   const size_t stage_vecs = (size_t)stride * (CHUNK / VW);
-  const size_t scratch_bytes = sizeof(VEC) * (stage_vecs + (size_t)np) +
-                               sizeof(VF) * (size_t)(n + 1) + sizeof(VH) * 2 * (size_t)nm;
+  const size_t scratch_bytes =
+      sizeof(VEC) * (stage_vecs + (size_t)np) + sizeof(VF) * (size_t)(n + 1);
   int failed = 0;
   int64_t nchunks = (d + CHUNK - 1) / CHUNK;
   size_t esize = ragg_dtype_size(in_t);
@@ -302,18 +282,15 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
   const int64_t ahead = n > 2 * AHEAD ? AHEAD_MANY : AHEAD;
 #pragma omp parallel if (n * d > RAGG_PARALLEL_MIN)
   {
-    /* VEC, VF and VH are each one vector of the same width, so every part
+    /* VEC and VF are each one vector of the same width, so every part
      * starts aligned once the block does */
     char *scratch = (char *)malloc(scratch_bytes + 64);
     VEC *stage = NULL, *mixed = NULL;
     VF *mix_in = NULL;
-    VH *mm_x = NULL, *mm_dist = NULL;
     if (scratch) {
       stage = (VEC *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
       mixed = stage + stage_vecs;
       mix_in = (VF *)(mixed + np);
-      mm_x = (VH *)(mix_in + n + 1);
-      mm_dist = mm_x + nm;
     } else {
 #pragma omp atomic write
       failed = 1;
@@ -369,9 +346,8 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
           hi_sum /= (double)(nm - 2 * op->f);
           memcpy(res, &lo_sum, sizeof(lo_sum));
           memcpy(res + HW, &hi_sum, sizeof(hi_sum));
-        } else if (!meamed_tile(v, nm, op->keep, res)) {
-          meamed_half(v, nm, op->keep, 0, mm_x, mm_dist, res);
-          meamed_half(v, nm, op->keep, 1, mm_x, mm_dist, res);
+        } else {
+          meamed_tile(v, nm, op->keep, res);
         }
         store_result(out_t, out, c0 + off, len, res);
       }
