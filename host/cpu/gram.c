@@ -291,9 +291,11 @@ int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_
       for (int64_t q = 0; q < L * L; ++q) G[q] = 0.0;
       if (!buf) continue;
       int64_t b0 = nblocks * p / parts, b1 = nblocks * (p + 1) / parts;
+      /* prefetch up to the part's end, and only short blocks */
+      const int64_t pf_end = bs > PF_MAX_BS ? 0 : b1 * bs < d ? b1 * bs : d;
       for (int64_t b = b0; b < b1; ++b) {
         int64_t k0 = b * bs, len = d - k0 < bs ? d - k0 : bs;
-        load_block(t, rows, L, k0, len, bs, buf, bs > PF_MAX_BS ? 0 : b1 * bs < d ? b1 * bs : d);
+        load_block(t, rows, L, k0, len, bs, buf, pf_end);
         gram_block(buf, bs, L, mode == RAGG_DISTANCES_DIRECT, pairs, wide, G);
       }
     }

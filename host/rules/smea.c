@@ -8,8 +8,7 @@
 RAGG_HD void ragg_solve_smea(const ragg_solve_params_t *p, ragg_rule_io_t *io) {
   int64_t n = io->n, ld = io->ld, k = n - p->f;
   int64_t *c = io->iscratch, *best = io->iscratch + ld;
-  double *w = io->scratch, *Dw = w + ld, *u = Dw + ld, *B = u + ld, *M = B + ld * ld,
-         *V = M + ld * ld;
+  double *w = io->scratch, *Dw = w + ld, *B = Dw + ld, *M = B + ld * ld, *V = M + ld * ld;
   double best_lambda = 1.0 / 0.0;
   int have = 0;
   for (int64_t i = 0; i < k; ++i) {
