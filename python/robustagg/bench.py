@@ -219,19 +219,23 @@ def byzfl_callable(byzfl, cls, kwargs):
 
 # ------------------------------------------------------------------ timing
 
-def time_call(fn, repeat, budget_s, sync=None):
-    """Median wall time of fn() over up to `repeat` runs (fewer once budget_s is spent)."""
-    out = fn()  # warm-up (allocations, first-touch, lazy imports)
+def timed(fn, sync=None):
+    """(wall time of one fn() call, its result), the device synchronised."""
+    t = time.perf_counter()
+    out = fn()
     if sync:
         sync()
+    return time.perf_counter() - t, out
+
+
+def time_call(fn, repeat, budget_s, sync=None):
+    """Median wall time of fn() over up to `repeat` runs (fewer once budget_s is spent)."""
+    out = timed(fn, sync)[1]  # warm-up (allocations, first-touch, lazy imports)
     times = []
     start = time.perf_counter()
     for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        if sync:
-            sync()
-        times.append(time.perf_counter() - t)
+        t, out = timed(fn, sync)
+        times.append(t)
         if time.perf_counter() - start > budget_s:
             break
     return statistics.median(times), out
@@ -243,26 +247,20 @@ def time_against(fn, ref_fn, repeat, budget_s, sync=None, rounds=3):
     all (fewer once budget_s is spent, never fewer than one block each). On a
     shared machine a change of load then hits both sides of the ratio alike.
     Returns (fn's median, fn's last result, ref_fn's median)."""
-    out = fn()  # warm-up
-    ref_fn()
-    if sync:
-        sync()
+    out = timed(fn, sync)[1]  # warm-up
+    timed(ref_fn, sync)
     per = max(1, -(-repeat // rounds))
-    times = {fn: [], ref_fn: []}
+    times, ref_times = [], []
     start = time.perf_counter()
     for _ in range(rounds):
-        for g in (ref_fn, fn):
-            for _ in range(per):
-                t = time.perf_counter()
-                o = g()
-                if sync:
-                    sync()
-                times[g].append(time.perf_counter() - t)
-                if g is fn:
-                    out = o
+        for _ in range(per):
+            ref_times.append(timed(ref_fn, sync)[0])
+        for _ in range(per):
+            t, out = timed(fn, sync)
+            times.append(t)
         if time.perf_counter() - start > budget_s:
             break
-    return statistics.median(times[fn]), out, statistics.median(times[ref_fn])
+    return statistics.median(times), out, statistics.median(ref_times)
 
 
 def to_numpy(v):
