@@ -11,6 +11,11 @@ ragg_add_test(test_centered_clip SOURCES test_centered_clip.cc LABELS cpu)
 ragg_add_test(test_monna SOURCES test_monna.cc LABELS cpu)
 ragg_add_test(test_caf SOURCES test_caf.cc LABELS cpu)
 ragg_add_test(test_smea SOURCES test_smea.cc LABELS cpu)
+# The shared solver's eigensolver on its own: librobustagg does not export it,
+# so the test compiles the solver's helper file itself, as the library does.
+ragg_add_test(test_eigen SOURCES test_eigen.cc ${PROJECT_SOURCE_DIR}/host/solver/linalg.c LABELS cpu)
+target_compile_options(test_eigen PRIVATE -ffp-contract=off)
+target_include_directories(test_eigen PRIVATE ${PROJECT_SOURCE_DIR}/host)
 ragg_add_test(test_preagg SOURCES test_preagg.cc LABELS cpu)
 ragg_add_test(test_properties SOURCES test_properties.cc LABELS cpu)
 ragg_add_test(test_large SOURCES test_large.cc LABELS cpu slow)

@@ -2,7 +2,7 @@
  * the subset S of n-f inputs whose covariance (1/|S|) sum (x_i - mu_S)(..)^T
  * has the smallest top eigenvalue (+Inf if S holds an excluded row),
  * averaged; ties to the lexicographically smallest subset. Every eigenvalue
- * is exact (Jacobi on the n x n counterpart). */
+ * is exact to rounding (ragg_top_eigenvalue on the n x n counterpart). */
 #include "covariance.h"
 
 RAGG_HD void ragg_solve_smea(const ragg_solve_params_t *p, ragg_rule_io_t *io) {

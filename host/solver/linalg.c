@@ -1,6 +1,15 @@
-/* Small dense helpers for the n x n solvers: sorting, affine distances and a
- * symmetric eigensolver. Plain C, double, fixed operation order (see solver.h). */
+/* Small dense helpers for the n x n solvers: splitmix64, sorting, affine
+ * distances and a symmetric eigensolver. Plain C, double, fixed operation order
+ * (see solver.h). */
 #include "solver.h"
+
+RAGG_HD uint64_t ragg_splitmix64_next(uint64_t *state) {
+  *state += 0x9E3779B97F4A7C15ull;
+  uint64_t z = *state;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
 
 RAGG_HD int ragg_is_excluded_norm(double n2) {
   /* DESIGN §2: excluded when G_ii is NaN, Inf or above FLT_MAX. */
@@ -90,54 +99,206 @@ RAGG_HD double ragg_affine_sqdist(const double *D, const double *N, int64_t ld, 
   return r > 0.0 ? r : 0.0;
 }
 
-/* Largest eigenvalue (and, unless vec is 0, its unit eigenvector) of the
- * symmetric n x n matrix A (destroyed), by cyclic Jacobi rotations to
- * convergence: deterministic and exact to rounding, unlike a power step from
- * a random start. The eigenvalue does not depend on whether the vectors are
- * kept. work: n*n doubles. */
-RAGG_HD double ragg_top_eigenvalue(double *A, int64_t n, double *vec, double *work) {
-  double *V = work; /* the eigenvectors, kept only when vec asks for one */
-  if (vec)
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < n; ++j) V[i * n + j] = (i == j) ? 1.0 : 0.0;
-  for (int sweep = 0; sweep < 100; ++sweep) {
-    double off = 0.0, diag = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
-      diag += A[i * n + i] * A[i * n + i];
-      for (int64_t j = i + 1; j < n; ++j) off += A[i * n + j] * A[i * n + j];
+/* Householder reduction of the symmetric n x n A (row-major, full storage)
+ * to a tridiagonal T = Q^T A Q, Q = H_0 H_1 ... H_{n-3}. On return A[i][i]
+ * holds T's diagonal and A[i+1][i] its offdiagonal; reflector k,
+ * H_k = I - beta_k v v^T acting on indices k+1..n-1 with v = (1, A[k+2][k],
+ * ..., A[n-1][k]), keeps beta_k in A[k][k+1]. Each column is scaled by its
+ * largest magnitude first, so no square overflows or underflows. About n^3
+ * multiply-adds. p: n doubles. */
+RAGG_HD static void tridiagonalize(double *A, int64_t n, double *p) {
+  for (int64_t k = 0; k + 2 < n; ++k) {
+    int64_t m = n - k - 1; /* the column below the diagonal: rows k+1..n-1 */
+    double *S = A + (k + 1) * n + (k + 1);
+    double scale = 0.0;
+    for (int64_t i = 0; i < m; ++i) {
+      double a = A[(k + 1 + i) * n + k];
+      a = a < 0.0 ? -a : a;
+      if (a > scale) scale = a;
     }
-    if (off == 0.0 || off <= 1e-32 * diag) break;
-    for (int64_t p = 0; p < n; ++p) {
-      for (int64_t q = p + 1; q < n; ++q) {
-        double apq = A[p * n + q];
-        if (apq == 0.0) continue;
-        double app = A[p * n + p], aqq = A[q * n + q];
-        double theta = (aqq - app) / (2.0 * apq);
-        double t = (theta >= 0.0 ? 1.0 : -1.0) /
-                   ((theta >= 0.0 ? theta : -theta) + sqrt(theta * theta + 1.0));
-        double c = 1.0 / sqrt(t * t + 1.0), s = t * c;
-        for (int64_t k = 0; k < n; ++k) {
-          double akp = A[k * n + p], akq = A[k * n + q];
-          A[k * n + p] = c * akp - s * akq;
-          A[k * n + q] = s * akp + c * akq;
-        }
-        for (int64_t k = 0; k < n; ++k) {
-          double apk = A[p * n + k], aqk = A[q * n + k];
-          A[p * n + k] = c * apk - s * aqk;
-          A[q * n + k] = s * apk + c * aqk;
-        }
-        for (int64_t k = 0; vec && k < n; ++k) {
-          double vkp = V[k * n + p], vkq = V[k * n + q];
-          V[k * n + p] = c * vkp - s * vkq;
-          V[k * n + q] = s * vkp + c * vkq;
-        }
+    double sigma = 0.0, x0 = scale > 0.0 ? A[(k + 1) * n + k] / scale : 0.0;
+    for (int64_t i = 1; i < m && scale > 0.0; ++i) {
+      double xi = A[(k + 1 + i) * n + k] / scale;
+      sigma += xi * xi;
+    }
+    if (!(sigma > 0.0)) { /* nothing to annihilate */
+      A[k * n + k + 1] = 0.0;
+      continue;
+    }
+    double alpha = sqrt(x0 * x0 + sigma);
+    if (x0 > 0.0) alpha = -alpha; /* v0 = x0 - alpha without cancellation */
+    double v0 = x0 - alpha, beta = -v0 / alpha;
+    for (int64_t i = 1; i < m; ++i) A[(k + 1 + i) * n + k] = A[(k + 1 + i) * n + k] / scale / v0;
+    A[(k + 1) * n + k] = alpha * scale;
+    A[k * n + k + 1] = beta;
+    /* S <- H S H = S - v q^T - q v^T, q = p - (beta/2)(p.v) v, p = beta S v */
+    double pv = 0.0;
+    for (int64_t i = 0; i < m; ++i) {
+      double s = S[i * n];
+      for (int64_t j = 1; j < m; ++j) s += S[i * n + j] * A[(k + 1 + j) * n + k];
+      p[i] = beta * s;
+      pv += p[i] * (i == 0 ? 1.0 : A[(k + 1 + i) * n + k]);
+    }
+    double K = 0.5 * beta * pv;
+    for (int64_t i = 0; i < m; ++i) p[i] = p[i] - K * (i == 0 ? 1.0 : A[(k + 1 + i) * n + k]);
+    for (int64_t i = 0; i < m; ++i) {
+      double vi = i == 0 ? 1.0 : A[(k + 1 + i) * n + k], qi = p[i];
+      double *Si = S + i * n;
+      Si[0] = Si[0] - vi * p[0] - qi;
+      for (int64_t j = 1; j < m; ++j) {
+        double vj = A[(k + 1 + j) * n + k];
+        Si[j] = Si[j] - vi * p[j] - qi * vj;
       }
     }
   }
-  int64_t best = 0;
-  for (int64_t i = 1; i < n; ++i)
-    if (A[i * n + i] > A[best * n + best]) best = i;
-  if (vec)
-    for (int64_t k = 0; k < n; ++k) vec[k] = V[k * n + best];
-  return n > 0 ? A[best * n + best] : 0.0;
+}
+
+/* How many eigenvalues of the tridiagonal T (diagonal A[i][i], offdiagonal
+ * A[i+1][i]) lie below x: the negative pivots of T - xI = L D L^T (Sturm). A
+ * pivot that vanishes is replaced by -pivmin, as LAPACK's bisection does. */
+RAGG_HD static int64_t sturm_count(const double *A, int64_t n, double x, double pivmin) {
+  int64_t count = 0;
+  double q = 1.0;
+  for (int64_t i = 0; i < n; ++i) {
+    double e = i > 0 ? A[i * n + i - 1] : 0.0;
+    q = A[i * n + i] - x - (i > 0 ? e * e / q : 0.0);
+    if ((q < 0.0 ? -q : q) < pivmin) q = -pivmin;
+    if (q < 0.0) ++count;
+  }
+  return count;
+}
+
+/* x <- (T - lambda I)^-1 x by Gaussian elimination with partial pivoting on
+ * the tridiagonal (pivots that vanish become tiny): one step of inverse
+ * iteration. work: 5n doubles. */
+RAGG_HD static void tridiagonal_solve(const double *A, int64_t n, double lambda, double tiny,
+                                      double *x, double *work) {
+  double *d = work, *du = d + n, *du2 = du + n, *dl = du2 + n, *swp = dl + n;
+  for (int64_t i = 0; i < n; ++i) {
+    d[i] = A[i * n + i] - lambda;
+    du[i] = i + 1 < n ? A[(i + 1) * n + i] : 0.0;
+    dl[i] = du[i];
+    du2[i] = 0.0;
+  }
+  for (int64_t i = 0; i + 1 < n; ++i) {
+    double ad = d[i] < 0.0 ? -d[i] : d[i], al = dl[i] < 0.0 ? -dl[i] : dl[i];
+    if (ad >= al) { /* no interchange */
+      swp[i] = 0.0;
+      if (ad < tiny) d[i] = tiny;
+      dl[i] = dl[i] / d[i];
+      d[i + 1] = d[i + 1] - dl[i] * du[i];
+    } else { /* rows i and i+1 change places */
+      double fact = d[i] / dl[i];
+      swp[i] = 1.0;
+      d[i] = dl[i];
+      dl[i] = fact;
+      double t = du[i];
+      du[i] = d[i + 1];
+      d[i + 1] = t - fact * d[i + 1];
+      if (i + 2 < n) {
+        du2[i] = du[i + 1];
+        du[i + 1] = -fact * du[i + 1];
+      }
+    }
+  }
+  {
+    double ad = d[n - 1] < 0.0 ? -d[n - 1] : d[n - 1];
+    if (ad < tiny) d[n - 1] = tiny;
+  }
+  for (int64_t i = 0; i + 1 < n; ++i) {
+    if (swp[i] == 0.0) {
+      x[i + 1] = x[i + 1] - dl[i] * x[i];
+    } else {
+      double t = x[i];
+      x[i] = x[i + 1];
+      x[i + 1] = t - dl[i] * x[i];
+    }
+  }
+  for (int64_t i = n - 1; i >= 0; --i) {
+    double s = x[i];
+    if (i + 1 < n) s = s - du[i] * x[i + 1];
+    if (i + 2 < n) s = s - du2[i] * x[i + 2];
+    x[i] = s / d[i];
+  }
+}
+
+/* Largest eigenvalue (and, unless vec is 0, a unit eigenvector) of the
+ * symmetric n x n matrix A (destroyed): Householder reduction to a
+ * tridiagonal, bisection on its Sturm counts down to the last bits of the
+ * value, and for the vector three steps of inverse iteration on the
+ * tridiagonal from a fixed pseudo-random start, carried back through the
+ * reflectors. Deterministic and exact to rounding (backward stable, like
+ * LAPACK's dsytrd + dstebz + dstein), unlike a power step from a random
+ * start; about n^3 multiply-adds. work: n*n + 3n doubles (5n are used). */
+RAGG_HD double ragg_top_eigenvalue(double *A, int64_t n, double *vec, double *work) {
+  if (n <= 0) return 0.0;
+  if (n == 1) {
+    if (vec) vec[0] = 1.0;
+    return A[0];
+  }
+  tridiagonalize(A, n, work);
+  /* Gershgorin's bound above; the largest diagonal entry bounds it below. */
+  double lo = A[0], hi = A[0], emax = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    double el = i > 0 ? A[i * n + i - 1] : 0.0, er = i + 1 < n ? A[(i + 1) * n + i] : 0.0;
+    el = el < 0.0 ? -el : el;
+    er = er < 0.0 ? -er : er;
+    if (er > emax) emax = er;
+    double a = A[i * n + i];
+    if (a > lo) lo = a;
+    if (a + el + er > hi) hi = a + el + er;
+  }
+  double pivmin = 2.2250738585072014e-308 * (emax * emax > 1.0 ? emax * emax : 1.0);
+  double tnorm =
+      (lo < 0.0 ? -lo : lo) > (hi < 0.0 ? -hi : hi) ? (lo < 0.0 ? -lo : lo) : (hi < 0.0 ? -hi : hi);
+  hi = hi + 2.220446049250313e-16 * tnorm + 2.0 * pivmin; /* every eigenvalue below hi */
+  /* Invariant: the largest eigenvalue lies in [lo, hi). */
+  for (int it = 0; it < 4096; ++it) {
+    double mid = lo + 0.5 * (hi - lo);
+    double alo = lo < 0.0 ? -lo : lo, ahi = hi < 0.0 ? -hi : hi;
+    if (!(mid > lo && mid < hi) || hi - lo <= 2.220446049250313e-16 * (alo > ahi ? alo : ahi))
+      break;
+    if (sturm_count(A, n, mid, pivmin) == n)
+      hi = mid;
+    else
+      lo = mid;
+  }
+  double lambda = lo;
+  if (vec) {
+    /* Each solve grows the vector by up to 1 / (eps tnorm): it starts at
+     * min(1, tnorm) in magnitude so that the growth cannot overflow. */
+    double start = tnorm < 1.0 ? tnorm : 1.0;
+    uint64_t state = 0x5eed5eed5eed5eedull;
+    for (int64_t i = 0; i < n; ++i)
+      vec[i] =
+          ((double)(ragg_splitmix64_next(&state) >> 11) * 1.1102230246251565e-16 - 0.5) * start;
+    double tiny = 2.220446049250313e-16 * tnorm;
+    if (!(tiny > pivmin)) tiny = pivmin;
+    for (int step = 0; step < 3; ++step) {
+      tridiagonal_solve(A, n, lambda, tiny, vec, work);
+      double big = 0.0;
+      for (int64_t i = 0; i < n; ++i) {
+        double a = vec[i] < 0.0 ? -vec[i] : vec[i];
+        if (a > big) big = a;
+      }
+      if (!(big > 0.0 && big < 1.0 / 0.0)) break; /* a zero or non-finite T: leave it */
+      for (int64_t i = 0; i < n; ++i) vec[i] = vec[i] / big * start;
+    }
+    /* vec <- Q vec = H_0 (H_1 (... H_{n-3} vec)) */
+    for (int64_t k = n - 3; k >= 0; --k) {
+      double beta = A[k * n + k + 1];
+      if (beta == 0.0) continue;
+      double s = vec[k + 1];
+      for (int64_t i = k + 2; i < n; ++i) s += A[i * n + k] * vec[i];
+      s = beta * s;
+      vec[k + 1] = vec[k + 1] - s;
+      for (int64_t i = k + 2; i < n; ++i) vec[i] = vec[i] - s * A[i * n + k];
+    }
+    double norm = 0.0;
+    for (int64_t i = 0; i < n; ++i) norm += vec[i] * vec[i];
+    norm = sqrt(norm);
+    if (norm > 0.0)
+      for (int64_t i = 0; i < n; ++i) vec[i] = vec[i] / norm;
+  }
+  return lambda;
 }

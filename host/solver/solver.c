@@ -27,14 +27,6 @@ RAGG_HD int ragg_rule_needs_distances(int rule) {
   return rule >= RULE_KRUM && rule <= RULE_SMEA;
 }
 
-RAGG_HD uint64_t ragg_splitmix64_next(uint64_t *state) {
-  *state += 0x9E3779B97F4A7C15ull;
-  uint64_t z = *state;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 RAGG_HD int64_t ragg_solver_scratch_doubles(int64_t n) {
   int64_t L = n + 1;
   return 6 * L * L + 16 * L;
