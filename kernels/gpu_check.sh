@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a machine with a GPU, in one go: build (sm_90),
-# the GPU test suites, compute-sanitizer memcheck over them, and the
+# the GPU test suites, compute-sanitizer over them (memcheck; RAGG_SANITIZERS=all
+# adds racecheck, synccheck, initcheck), and the
 # benchmark table. Logs go to $OUT (or ./gpu_check_out); the table is printed
 # last. Usage: kernels/gpu_check.sh [bench args...]
 set -u
@@ -55,15 +56,25 @@ done
 timeout "${RAGG_BENCH_TIMEOUT:-100}" "$build/bench/cuda/ragg_bench_cuda" "$@" > "$out/bench.txt" 2> "$out/bench.err"
 echo "bench: rc=$? after $(elapsed) s"
 
+# compute-sanitizer: RAGG_SANITIZERS names the tools (default memcheck; "all"
+# adds racecheck, synccheck and initcheck, over the solver suite and the same
+# subset of the backend suite). Each run is bounded by RAGG_SANITIZER_TIMEOUT.
+tools=${RAGG_SANITIZERS:-memcheck}
+[ "$tools" = all ] && tools="memcheck racecheck synccheck initcheck"
 if command -v compute-sanitizer >/dev/null 2>&1; then
-  timeout "${RAGG_SANITIZER_TIMEOUT:-60}" compute-sanitizer --tool memcheck --error-exitcode 9 \
-    "$build/tests/test_cuda_solver" > "$out/memcheck.log" 2>&1
-  echo "memcheck test_cuda_solver: rc=$?" | tee -a "$out/memcheck.log"
-  timeout "${RAGG_SANITIZER_TIMEOUT:-90}" compute-sanitizer --tool memcheck --error-exitcode 9 \
-    "$build/tests/test_cuda_backend" \
-    --gtest_filter='*Graph*:*Errors*:*CenteredClipping*:*PreSteps*:*Repeated*' >> "$out/memcheck.log" 2>&1
-  echo "memcheck test_cuda_backend (subset): rc=$?" | tee -a "$out/memcheck.log"
-  grep -E "ERROR SUMMARY" "$out/memcheck.log"
+  : > "$out/sanitizer.log"
+  for tool in $tools; do
+    extra=""
+    [ "$tool" = racecheck ] && extra="--racecheck-report all"
+    timeout "${RAGG_SANITIZER_TIMEOUT:-60}" compute-sanitizer --tool "$tool" $extra --error-exitcode 9 \
+      "$build/tests/test_cuda_solver" > "$out/$tool.log" 2>&1
+    echo "$tool test_cuda_solver: rc=$?" | tee -a "$out/sanitizer.log"
+    timeout "${RAGG_SANITIZER_TIMEOUT:-90}" compute-sanitizer --tool "$tool" $extra --error-exitcode 9 \
+      "$build/tests/test_cuda_backend" \
+      --gtest_filter='*Graph*:*Errors*:*CenteredClipping*:*PreSteps*:*Repeated*' >> "$out/$tool.log" 2>&1
+    echo "$tool test_cuda_backend (subset): rc=$?" | tee -a "$out/sanitizer.log"
+    grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$out/$tool.log"
+  done
 else
   echo "compute-sanitizer: not found"
 fi
