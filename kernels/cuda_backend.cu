@@ -119,11 +119,14 @@ Layout make_layout(const Plan &pl, int worst) {
   };
   int tiles = pl.need_dist && (worst || !pl.use_cublas);
   int blas = pl.need_dist && (worst || pl.use_cublas);
-  lo.D = take(sizeof(double) * L * L);
+  /* the n x n pieces only where the solver or its pre-step transform runs: a
+   * coordinate-wise rule or the mean alone needs O(n) bytes besides its pass */
+  int solver = pl.need_dist || pl.pre;
+  lo.D = take(pl.need_dist ? sizeof(double) * L * L : 0);
   lo.N = take(sizeof(double) * L);
   lo.alpha = take(sizeof(double) * L);
-  lo.mix = take(sizeof(double) * L * L);
-  lo.scratch = take(sizeof(double) * (size_t)ragg_solver_scratch_doubles(pl.n));
+  lo.mix = take(solver ? sizeof(double) * L * L : 0);
+  lo.scratch = take(solver ? sizeof(double) * (size_t)ragg_solver_scratch_doubles(pl.n) : 0);
   lo.iscratch = take(sizeof(int64_t) * (size_t)ragg_solver_scratch_ints(pl.n));
   lo.bulyan = take(sizeof(int64_t) * L);
   /* worst: the larger of the two modes' splits */

@@ -102,11 +102,12 @@ TEST_F(AllocFailure, PreStepsLayoutsAndPaths) {
   fail_each_allocation("multi-krum direct", aggregate(c, {}));
   fail_each_allocation("bulyan f16 rows", aggregate(make_config(RAGG_RULE_BULYAN, 3),
                                                     {RAGG_F16, 16, 20011, Entry::Pointers}));
-  for (int64_t n : {300, 1100})  // merged blocks of 256; beyond them, the radix sort
+  // merged blocks of 256; beyond 65536 inputs, the radix sort
+  for (int64_t n : {300, 1100, 65537})
     for (bool report : {true, false})
       fail_each_allocation(
           "median n = " + std::to_string(n) + (report ? " report" : ""),
-          aggregate(make_config(RAGG_RULE_MEDIAN, 20), {RAGG_F32, n, 1001}, report));
+          aggregate(make_config(RAGG_RULE_MEDIAN, 20), {RAGG_F32, n, n > 4096 ? 3 : 1001}, report));
   SimdLevel general("0");
   for (ragg_rule_t r : {RAGG_RULE_MEDIAN, RAGG_RULE_MEAMED}) {
     c = make_config(r, 3);

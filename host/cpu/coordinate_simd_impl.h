@@ -15,10 +15,11 @@
 #include "coordinate_simd.h"
 
 #include "networks.inc"
-_Static_assert(4 * NET_NMAX == RAGG_COORD_SIMD_NMAX,
-               "generated networks and the dispatch disagree");
+_Static_assert(RAGG_COORD_SIMD_NMAX % NET_NMAX == 0 &&
+                   ((RAGG_COORD_SIMD_NMAX / NET_NMAX) & (RAGG_COORD_SIMD_NMAX / NET_NMAX - 1)) == 0,
+               "the vector path pads to the largest network times a power of two");
 
-/* Above NET_NMAX values (padded to 2 or 4 times it): blocks of NET_NMAX
+/* Above NET_NMAX values (padded to a power of two times it): blocks of NET_NMAX
  * sorted by the largest generated network, then the merge stages of
  * Batcher's odd-even merge sort as loops (each stage p merges sorted runs of
  * p into runs of 2p; the pairs it compares lie in one run of 2p). Sorted keys
@@ -37,7 +38,9 @@ static void sort_blocks_and_merge(VEC *v, int64_t np) {
 /* The count the network sorts for nm values (the rest: top sentinels). */
 static inline int64_t padded_count(int64_t nm) {
   if (nm <= NET_NMAX) return net_padded[nm];
-  return nm <= 2 * NET_NMAX ? 2 * NET_NMAX : 4 * NET_NMAX;
+  int64_t p = 2 * NET_NMAX;
+  while (p < nm) p <<= 1;
+  return p;
 }
 
 /* Float bits to order-preserving keys and back (an involution on non-NaN

@@ -14,6 +14,7 @@
 typedef struct plan {
   int64_t n, L, nm, d;
   int need_dist, pre, inpass, materialize;
+  int solver;      /* the n x n solver or the pre-step's transform runs */
   int anchor_only; /* centered clipping's one step from v_0 reads ||x_i - v_0|| alone */
 } plan_t;
 
@@ -27,6 +28,7 @@ static void make_plan(const ragg_config_t *cfg, const ragg_report_t *report, int
   pl->pre = ragg_has_prestep(&p);
   pl->nm = ragg_mixed_rows(&p, n);
   pl->need_dist = ragg_plan_needs_distances(cfg, report);
+  pl->solver = pl->need_dist || pl->pre;
   pl->inpass = pl->pre && ragg_cpu_mixes_in_pass(cfg, n, pl->nm);
   pl->anchor_only = cfg->rule == RAGG_RULE_CENTERED_CLIP && cfg->iters == 1 && !pl->pre &&
                     !(report && report->scores);
@@ -49,9 +51,12 @@ static void make_layout(const plan_t *pl, layout_t *lo) {
   TAKE(parts,
        pl->need_dist ? sizeof(double) * L * L * (size_t)ragg_cpu_gram_parts(pl->L, pl->d) : 0);
   TAKE(alpha, sizeof(double) * L);
-  TAKE(mix, sizeof(double) * L * L);
+  /* the n x n pieces only where the solver or its pre-step transform runs: a
+   * coordinate-wise rule or the mean alone needs O(n) bytes (the mean's
+   * weights live in scratch) */
+  TAKE(mix, pl->solver ? sizeof(double) * L * L : 0);
   TAKE(terms, pl->inpass ? ragg_cpu_mix_terms_bytes(pl->n, pl->nm) : 0);
-  TAKE(scratch, sizeof(double) * (size_t)ragg_solver_scratch_doubles(pl->n));
+  TAKE(scratch, sizeof(double) * (pl->solver ? (size_t)ragg_solver_scratch_doubles(pl->n) : L));
   TAKE(iscratch, sizeof(int64_t) * (size_t)ragg_solver_scratch_ints(pl->n));
   TAKE(bulyan, sizeof(int64_t) * L);
   TAKE(ptrs2, sizeof(void *) * L);
@@ -174,8 +179,8 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
     int64_t *counts = NULL;
     if (report && report->scores && !pl.pre) counts = (int64_t *)io.iscratch;
     if (pl.inpass)
-      st = ragg_cpu_coordinate_mixed(in->dtype, rows, n, d, io.mix, L, NULL, pl.nm, &op,
-                                     in->dtype, out, ws + lo.terms);
+      st = ragg_cpu_coordinate_mixed(in->dtype, rows, n, d, io.mix, L, NULL, pl.nm, &op, in->dtype,
+                                     out, ws + lo.terms);
     else
       st = ragg_cpu_coordinate(ct, crow, cn, d, &op, in->dtype, out, counts);
     if (st != RAGG_SUCCESS)
@@ -216,8 +221,8 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
     /* the selected rows, through an index list (no copy of the data) */
     ragg_coord_op_t op = {RAGG_RULE_MEAMED, cfg->f, theta - 2 * cfg->f};
     if (pl.inpass) { /* the selected rows of W, mixed in the step */
-      st = ragg_cpu_coordinate_mixed(in->dtype, rows, n, d, io.mix, L, io.bulyan_rows, theta,
-                                     &op, in->dtype, out, ws + lo.terms);
+      st = ragg_cpu_coordinate_mixed(in->dtype, rows, n, d, io.mix, L, io.bulyan_rows, theta, &op,
+                                     in->dtype, out, ws + lo.terms);
     } else {
       const void **srows = (const void **)(ws + lo.sel);
       for (int64_t i = 0; i < theta; ++i) srows[i] = crow[io.bulyan_rows[i]];

@@ -268,16 +268,19 @@ static void shard_plan(const ragg_config_t *cfg, const ragg_report_t *report, in
                  (ragg_rule_is_coordinatewise((int)cfg->rule) || cfg->rule == RAGG_RULE_BULYAN);
   size_t off = 0, l = (size_t)L;
 #define TAKE(field, bytes) (lo->field = off, off += ALIGN64(bytes))
-  TAKE(D, sizeof(double) * (l * l + 1)); /* + 1: global_distances' failure count */
+  /* the n x n pieces (D, mix, the solver's scratch) only with distances,
+   * which every pre-step brings: a coordinate-wise rule or the mean alone
+   * needs O(P) bytes besides its shard */
+  TAKE(D, *need_dist ? sizeof(double) * (l * l + 1) : 0); /* + 1: global_distances' failure count */
   TAKE(N, sizeof(double) * l);
   /* gram_raw runs on L rows, or on P when the origin is the anchor */
   size_t cc = (size_t)(c > 0 ? c : 1), pl = (size_t)ragg_cpu_gram_parts(L, (int64_t)cc) * l * l,
          pp = (size_t)ragg_cpu_gram_parts(P, (int64_t)cc) * (size_t)P * (size_t)P;
   TAKE(parts, *need_dist ? sizeof(double) * (pl > pp ? pl : pp) : 0);
   TAKE(alpha, sizeof(double) * l);
-  TAKE(mix, sizeof(double) * (l * l + 1));
+  TAKE(mix, *need_dist ? sizeof(double) * (l * l + 1) : 0);
   TAKE(terms, pre && ragg_cpu_mixes_in_pass(cfg, P, *nm) ? ragg_cpu_mix_terms_bytes(P, *nm) : 0);
-  TAKE(scratch, sizeof(double) * (size_t)ragg_solver_scratch_doubles(P));
+  TAKE(scratch, *need_dist ? sizeof(double) * (size_t)ragg_solver_scratch_doubles(P) : 0);
   TAKE(iscratch, sizeof(int64_t) * (size_t)ragg_solver_scratch_ints(P));
   TAKE(bulyan, sizeof(int64_t) * l);
   TAKE(ptrs2, sizeof(void *) * l);
