@@ -76,8 +76,9 @@ TEST_P(Coordinate, ManyInputs) {
   check({1024, 40, 300}, 81);
   check({1000, 19, 0, RAGG_BF16}, 82);
   check({257, 1003, 100, RAGG_F16, 0, Entry::Pointers}, 83);
-  // above 1024 the vector path pads to a power of two (merged blocks of 256)
-  // up to 65536 inputs; beyond, the radix sort
+  // above 256 the vector path pads to a multiple of 256 (blocks of 256, then
+  // Batcher's merges cut at the bucket) up to 65536 inputs; beyond, the radix
+  // sort
   check({2049, 21, 1000}, 84);
   check({4096, 17, 5, RAGG_F16, 0, Entry::Pointers}, 85);
   check({65536, 2, 30000}, 86);
@@ -200,8 +201,8 @@ TEST(CoordinatePaths, VectorAndGeneralPathsGiveTheSameBits) {
       }
   // above 64 inputs the networks sort a padded bucket (above 128: two sorts
   // of up to 128 and a merge; above 256: sorted blocks of 256 merged in
-  // loops, padded to a power of two): f up to its limit, a count at each end
-  // of a bucket
+  // loops, padded to a multiple of 256): f up to its limit, a count at each
+  // end of a bucket
   for (ragg_rule_t r : {RAGG_RULE_MEDIAN, RAGG_RULE_TRIMMED_MEAN, RAGG_RULE_MEAMED})
     for (int64_t n :
          {65, 96, 97, 127, 129, 192, 193, 256, 257, 512, 513, 777, 1024, 1025, 2047, 2049, 4097})

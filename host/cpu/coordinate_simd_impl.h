@@ -15,15 +15,18 @@
 #include "coordinate_simd.h"
 
 #include "networks.inc"
-_Static_assert(RAGG_COORD_SIMD_NMAX % NET_NMAX == 0 &&
-                   ((RAGG_COORD_SIMD_NMAX / NET_NMAX) & (RAGG_COORD_SIMD_NMAX / NET_NMAX - 1)) == 0,
-               "the vector path pads to the largest network times a power of two");
+_Static_assert(RAGG_COORD_SIMD_NMAX % NET_NMAX == 0,
+               "the vector path pads to a multiple of the largest network");
 
-/* Above NET_NMAX values (padded to a power of two times it): blocks of NET_NMAX
+/* Above NET_NMAX values (padded to a multiple of it): blocks of NET_NMAX
  * sorted by the largest generated network, then the merge stages of
  * Batcher's odd-even merge sort as loops (each stage p merges sorted runs of
- * p into runs of 2p; the pairs it compares lie in one run of 2p). Sorted keys
- * are sorted keys: the rule sees what any sort gives. */
+ * p into runs of 2p; the pairs it compares lie in one run of 2p). np need
+ * not be a power of two: the network for the next power of two, with the
+ * positions from np up holding top sentinels, never moves a sentinel below
+ * np (a comparator puts the larger value above), so its comparators that
+ * reach np or beyond change nothing and are skipped. Sorted keys are sorted
+ * keys: the rule sees what any sort gives. */
 static void sort_blocks_and_merge(VEC *v, int64_t np) {
   for (int64_t b = 0; b < np; b += NET_NMAX) net_sort_table[NET_NMAX](v + b);
   for (int64_t p = NET_NMAX, lg = 0; p < np; p <<= 1) {
@@ -38,9 +41,7 @@ static void sort_blocks_and_merge(VEC *v, int64_t np) {
 /* The count the network sorts for nm values (the rest: top sentinels). */
 static inline int64_t padded_count(int64_t nm) {
   if (nm <= NET_NMAX) return net_padded[nm];
-  int64_t p = 2 * NET_NMAX;
-  while (p < nm) p <<= 1;
-  return p;
+  return (nm + NET_NMAX - 1) / NET_NMAX * NET_NMAX;
 }
 
 /* Float bits to order-preserving keys and back (an involution on non-NaN
