@@ -4,13 +4,14 @@
     g = robustagg.aggregate(x, rule="krum", f=2)          # x: (n, d) array
     g, report = robustagg.aggregate(x, rule="median", f=2, return_report=True)
     g = robustagg.allreduce(my_grad, rule="krum", f=1, transport=t)  # t: a robustagg.Transport
+    g = robustagg.allreduce_nccl(cuda_grad, rule="krum", f=1, comm=comm, size=world)
 
 The C library is found through RAGG_LIBRARY, then robustagg/lib/, then the
 source tree's build/host/, then the system's library path.
 """
 
 from . import _lib
-from ._collective import Transport, allreduce, reduce_scatter
+from ._collective import Transport, allreduce, allreduce_nccl, reduce_scatter, reduce_scatter_nccl
 from ._core import (
     OPTIONS,
     RaggArgumentError,
@@ -38,6 +39,8 @@ __all__ = [
     "aggregate",
     "allreduce",
     "reduce_scatter",
+    "allreduce_nccl",
+    "reduce_scatter_nccl",
     "Transport",
     "rules",
     "coordinate_wise_rules",

@@ -120,11 +120,15 @@ class _Destroy:
             pass
 
 
-def _host_vector(x, what):
+def _vector(x, what, backend):
+    """x as a contiguous 1-D array in host (BACKEND_CPU) or device memory."""
     a = _core._wrap(x)
-    if a.backend != L.BACKEND_CPU:
+    if a.backend != backend and backend == L.BACKEND_CPU:
         raise _core._arg_error(f"{what} must be in host memory (a NumPy array or a CPU tensor): "
                                "robustagg.allreduce runs the CPU backend")
+    if a.backend != backend:
+        raise _core._arg_error(f"{what} must be in device memory (a CUDA tensor or a CuPy "
+                               "array): robustagg.allreduce_nccl runs over NCCL")
     if len(a.shape) != 1:
         raise _core._arg_error(f"{what} must be 1-D, got shape {tuple(a.shape)}")
     if a.shape[0] > 1 and a.strides[0] != 1:
@@ -132,21 +136,9 @@ def _host_vector(x, what):
     return a
 
 
-def _run(kind, x, rule, f, transport, mode, reduce, out, return_report, options):
-    lib = L.lib()
-    cfg = _core.make_config(rule, f, options)
-    if mode not in L.MODES:
-        raise _core._arg_error(f"mode={mode!r}: 'sharded' or 'replicated'")
-    if reduce not in L.REDUCE:
-        raise _core._arg_error(f"reduce={reduce!r}: 'mean' or 'sum'")
-    for attr in ("rank", "size", "alltoallv", "allgatherv"):
-        if not hasattr(transport, attr):
-            raise TypeError(f"transport has no {attr!r}: see robustagg.Transport")
-    size = int(transport.size)
-    if size < 1 or not 0 <= int(transport.rank) < size:
-        raise _core._arg_error(f"transport.rank = {transport.rank} must be in [0, transport.size "
-                               f"= {transport.size})")
-    a = _host_vector(x, "x")
+def _buffers(kind, x, out, size, cfg, backend, return_report, options):
+    """x and out as vectors, the count each rank receives, and the report."""
+    a = _vector(x, "x", backend)
     total = a.shape[0]
     if kind == "reduce_scatter":
         if total % size:
@@ -156,14 +148,37 @@ def _run(kind, x, rule, f, transport, mode, reduce, out, return_report, options)
         count = total
     if out is None:
         out = _core._empty_like(a, (count,))
-    o = _host_vector(out, "out")
+    o = _vector(out, "out", backend)
     _core._same_place(a, o, "out")
     if o.shape[0] != count:
         raise _core._arg_error(f"out must hold {count} values, got {o.shape[0]}")
     if options.get("cc_center") is not None:
         _core._center(cfg, a, total, options)
-    bridge = _Bridge(transport)
     rep, fetch = _core._report(a, size, return_report)
+    return a, out, o, count, rep, fetch
+
+
+def _check_mode_reduce(mode, reduce):
+    if mode not in L.MODES:
+        raise _core._arg_error(f"mode={mode!r}: 'sharded' or 'replicated'")
+    if reduce not in L.REDUCE:
+        raise _core._arg_error(f"reduce={reduce!r}: 'mean' or 'sum'")
+
+
+def _run(kind, x, rule, f, transport, mode, reduce, out, return_report, options):
+    lib = L.lib()
+    cfg = _core.make_config(rule, f, options)
+    _check_mode_reduce(mode, reduce)
+    for attr in ("rank", "size", "alltoallv", "allgatherv"):
+        if not hasattr(transport, attr):
+            raise TypeError(f"transport has no {attr!r}: see robustagg.Transport")
+    size = int(transport.size)
+    if size < 1 or not 0 <= int(transport.rank) < size:
+        raise _core._arg_error(f"transport.rank = {transport.rank} must be in [0, transport.size "
+                               f"= {transport.size})")
+    a, out, o, count, rep, fetch = _buffers(kind, x, out, size, cfg, L.BACKEND_CPU,
+                                            return_report, options)
+    bridge = _Bridge(transport)
     ctx = _thread_context()
     fn = lib.ragg_allreduce_transport if kind == "allreduce" else lib.ragg_reduce_scatter_transport
     args = [ctypes.byref(cfg), ctypes.c_void_p(a.ptr), ctypes.c_void_p(o.ptr), count, a.dtype,
@@ -207,3 +222,55 @@ def reduce_scatter(x, rule="median", f=1, *, transport, reduce="mean", out=None,
     aggregate of values [r c, (r + 1) c) of every rank's x (c values)."""
     return _run("reduce_scatter", x, rule, f, transport, "sharded", reduce, out, return_report,
                 options)
+
+
+# ---------------------------------------------------------------- over NCCL
+
+def _run_nccl(kind, x, rule, f, comm, size, mode, reduce, out, return_report, options):
+    h = L.nccl_lib()
+    if h is None:
+        raise _core.RaggError(L.ERR_UNSUPPORTED, "RAGG_ERR_UNSUPPORTED", L.nccl_error())
+    cfg = _core.make_config(rule, f, options)
+    _check_mode_reduce(mode, reduce)
+    if not isinstance(comm, int) or comm == 0:
+        raise _core._arg_error(f"comm={comm!r}: the ncclComm_t as a nonzero int (for example "
+                               "ProcessGroupNCCL.comm_ptr(), or CuPy's NcclCommunicator.ptr)")
+    size = int(size)
+    if size < 1:
+        raise _core._arg_error(f"size={size}: the number of ranks of comm, >= 1")
+    a, out, o, count, rep, fetch = _buffers(kind, x, out, size, cfg, L.BACKEND_CUDA,
+                                            return_report, options)
+    ctx = _core._context(L.BACKEND_CUDA, a.device, a.stream)
+    args = [ctypes.byref(cfg), ctypes.c_void_p(a.ptr), ctypes.c_void_p(o.ptr), count,
+            L.NCCL_TYPES[a.dtype], L.REDUCE[reduce]]
+    if kind == "allreduce":
+        args.append(L.MODES[mode])
+        fn = h.ragg_allreduce_nccl_report
+    else:
+        fn = h.ragg_reduce_scatter_nccl_report
+    args += [ctypes.c_void_p(comm), ctypes.c_void_p(a.stream or None), rep]
+    _core._call(fn, ctx, *args)
+    return (out, fetch()) if return_report else out
+
+
+def allreduce_nccl(x, rule="median", f=1, *, comm, size, mode="sharded", reduce="mean", out=None,
+                   return_report=False, **options):
+    """Robust all-reduce over an NCCL communicator (librobustagg_nccl's
+    ragg_allreduce_nccl), on device memory.
+
+    x: this rank's contiguous 1-D CUDA tensor or CuPy array (float32, float16,
+    bfloat16), ordered on the current stream; comm: the ncclComm_t as an int
+    (torch: dist.group.WORLD._get_backend(device).comm_ptr()); size: its number
+    of ranks. Everything else is robustagg.allreduce's: every rank passes the
+    same count, dtype, rule, f, mode, reduce and options and gets the same bits.
+    The call is stream-ordered: it returns once the work is queued."""
+    return _run_nccl("allreduce", x, rule, f, comm, size, mode, reduce, out, return_report,
+                     options)
+
+
+def reduce_scatter_nccl(x, rule="median", f=1, *, comm, size, reduce="mean", out=None,
+                        return_report=False, **options):
+    """Robust reduce-scatter over an NCCL communicator: x holds size * c values;
+    rank r gets the robust aggregate of values [r c, (r + 1) c) of every rank's x."""
+    return _run_nccl("reduce_scatter", x, rule, f, comm, size, "sharded", reduce, out,
+                     return_report, options)

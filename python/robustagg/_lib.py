@@ -214,3 +214,73 @@ def library_path():
     """Path of the loaded librobustagg."""
     lib()
     return _lib_path
+
+
+# ---------------------------------------------------------------- librobustagg_nccl
+
+#: ncclDataType_t of each dtype code (nccl.h: ncclFloat16 6, ncclFloat32 7, ncclBfloat16 9).
+NCCL_TYPES = {F32: 7, F16: 6, BF16: 9}
+
+_nccl = None
+_nccl_path = None
+_nccl_error = None
+
+
+def _nccl_candidates():
+    env = os.environ.get("RAGG_NCCL_LIBRARY")
+    if env:
+        return [env]
+    base = os.path.dirname(os.path.abspath(library_path()))
+    out = [os.path.join(base, "librobustagg_nccl.so"),
+           os.path.join(base, "dist", "librobustagg_nccl.so")]  # a CMake build tree
+    found = ctypes.util.find_library("robustagg_nccl")
+    if found:
+        out.append(found)
+    return out
+
+
+def _declare_nccl(h):
+    c_void_p, c_int, size_t = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
+    P = ctypes.POINTER
+    h.ragg_allreduce_nccl_report.argtypes = [c_void_p, P(Config), c_void_p, c_void_p, size_t,
+                                             c_int, c_int, c_int, c_void_p, c_void_p, P(Report)]
+    h.ragg_allreduce_nccl_report.restype = c_int
+    h.ragg_reduce_scatter_nccl_report.argtypes = [c_void_p, P(Config), c_void_p, c_void_p,
+                                                  size_t, c_int, c_int, c_void_p, c_void_p,
+                                                  P(Report)]
+    h.ragg_reduce_scatter_nccl_report.restype = c_int
+
+
+def nccl_lib():
+    """librobustagg_nccl (the robust all-reduce over NCCL, on device buffers), loaded
+    once; None where it cannot be loaded (nccl_error() says why). It never links
+    NCCL itself: it uses the libnccl.so.2 already in the process (torch's, when
+    torch is imported first) and opens one otherwise."""
+    global _nccl, _nccl_path, _nccl_error
+    if _nccl is not None or _nccl_error is not None:
+        return _nccl
+    with _load_lock:
+        if _nccl is not None or _nccl_error is not None:
+            return _nccl
+        errors = []
+        for p in _nccl_candidates():
+            if os.sep in p and not os.path.exists(p):
+                errors.append(f"{p}: no such file")
+                continue
+            try:
+                h = ctypes.CDLL(p)
+                _declare_nccl(h)
+            except (OSError, AttributeError) as e:
+                errors.append(f"{p}: {e}")
+                continue
+            _nccl, _nccl_path = h, p
+            return _nccl
+        _nccl_error = ("librobustagg_nccl is not available (it is built where CUDA and nccl.h "
+                       "are; RAGG_NCCL_LIBRARY names it): " + "; ".join(errors))
+        return None
+
+
+def nccl_error():
+    """Why nccl_lib() is None ("" when it loaded)."""
+    nccl_lib()
+    return _nccl_error or ""

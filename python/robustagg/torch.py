@@ -24,11 +24,17 @@ mode, with the same bits on every rank:
   "replicated"  all_gather every rank's whole bucket, then every rank aggregates
                 the n = world_size rows itself (world_size / 2 times an
                 all-reduce's traffic; no rank trusts another's aggregation).
-CUDA buckets (nccl): torch.distributed collectives and librobustagg's CUDA
-backend on the device; "sharded" applies to the coordinate-wise rules (mean,
-median, trimmed_mean, meamed) without a pre-aggregation step (clip_norm,
-adaptive_clip, mix), and every other configuration runs "replicated".
-state.mode_for(device) says which mode runs; each HookRecord names it.
+CUDA buckets (nccl): the library's robust all-reduce over NCCL
+(librobustagg_nccl's ragg_allreduce_nccl) on the communicator torch's NCCL
+backend already holds (ProcessGroupNCCL.comm_ptr()), stream-ordered on the
+current stream: every rule and pre-step in either mode, as for CPU buckets.
+Where that cannot run (librobustagg_nccl not built, a torch that does not lend
+its communicator, a backend other than NCCL, or nccl=False), torch.distributed
+collectives and librobustagg's CUDA backend on the device: "sharded" then
+applies to the coordinate-wise rules (mean, median, trimmed_mean, meamed)
+without a pre-aggregation step (clip_norm, adaptive_clip, mix), and every other
+configuration runs "replicated". state.mode_for(device) says which mode runs;
+each HookRecord names it (and state.path_for(device) which path).
 
 momentum=beta > 0 makes each rank send its worker momentum
 m_t = beta m_{t-1} + (1 - beta) g_t (m_0 = 0) per bucket instead of g_t
@@ -80,10 +86,12 @@ class RobustHookState:
     mode is "sharded" or "replicated"; momentum is the worker momentum beta in
     [0, 1); process_group defaults to the world. history holds a HookRecord per
     bucket and step (the last history_size of them) when record_history is set.
+    nccl=False keeps CUDA buckets off the library's NCCL path (see path_for);
+    nccl_unavailable says why that path did not run, when it did not.
     """
 
     def __init__(self, rule="median", f=1, mode="sharded", momentum=0.0, process_group=None,
-                 record_history=True, history_size=10000, **options):
+                 record_history=True, history_size=10000, nccl=True, **options):
         _core.make_config(rule, f, options)  # unknown rule/option or bad value: raise now
         if mode not in ("sharded", "replicated"):
             raise _core._arg_error(f"mode={mode!r}: 'sharded' or 'replicated'")
@@ -102,19 +110,53 @@ class RobustHookState:
         self._checked_world = None
         self._last_mode = None
         self._transports = {}
+        self.nccl = bool(nccl)
+        self.nccl_unavailable = ""
+        self._comms = {}
         # CPU buckets take the library's transport path; False sends them down
         # the torch.distributed path of CUDA buckets (tests run it on CPU).
         self._host_path = True
         if dist.is_available() and dist.is_initialized():
             self._check_world(dist.get_world_size(process_group))
 
+    def path_for(self, device):
+        """Which path runs for buckets on `device`: "library" (CPU buckets: the
+        library's robust all-reduce over torch.distributed), "nccl" (CUDA buckets:
+        the library's robust all-reduce over torch's NCCL communicator) or
+        "collectives" (torch.distributed collectives around robustagg.aggregate)."""
+        device = torch.device(device)
+        if device.type == "cpu":
+            return "library" if self._host_path else "collectives"
+        return "nccl" if self._nccl_comm(self._group(), device) is not None else "collectives"
+
     def mode_for(self, device):
         """The mode that runs for buckets on `device` ("cpu", "cuda" or a torch.device):
-        CPU buckets run every configuration in the mode asked for; CUDA buckets shard
-        only coordinate-wise rules without a pre-aggregation step."""
-        if torch.device(device).type == "cpu" and self._host_path:
+        the library's paths run every configuration in the mode asked for; the
+        collectives path shards only coordinate-wise rules without a pre-aggregation
+        step."""
+        if self.path_for(device) != "collectives":
             return self.mode
         return self._collectives_mode()
+
+    def _group(self):
+        return self.process_group if self.process_group is not None else dist.group.WORLD
+
+    def _nccl_comm(self, group, device):
+        """torch's ncclComm_t of `group` on `device` as an int, or None where the
+        NCCL path cannot run (the reason in self.nccl_unavailable). A missing
+        library or backend stays missing; a communicator torch has not created
+        yet (it does so on the group's first collective) is asked for again."""
+        key = (id(group), device.index)
+        if key in self._comms:
+            return self._comms[key]
+        if self.nccl:
+            comm, why, final = _lent_comm(group, device)
+        else:
+            comm, why, final = None, "nccl=False", True
+        self.nccl_unavailable = why
+        if final:
+            self._comms[key] = comm
+        return comm
 
     def _collectives_mode(self):
         """The mode of the torch.distributed path (CUDA buckets)."""
@@ -215,6 +257,42 @@ def _sharded(state, group, world, rank, send, index, step):
     return work.get_future().then(finish)
 
 
+def _lent_comm(group, device):
+    """(comm, why, final): torch's ncclComm_t of `group` on `device` as an int (None,
+    and why, where the library's NCCL path cannot run; final: whether asking again
+    could change the answer)."""
+    if L.nccl_lib() is None:
+        return None, L.nccl_error(), True
+    if not _core.cuda_available():
+        return None, "librobustagg has no CUDA backend, or no CUDA device is visible", True
+    try:
+        backend = group._get_backend(device)
+        ptr = getattr(backend, "comm_ptr", None) or getattr(backend, "_comm_ptr", None)
+        if ptr is None:
+            return None, f"torch's {type(backend).__name__} lends no NCCL communicator", True
+        with torch.cuda.device(device):
+            comm = int(ptr())
+    except Exception as e:  # noqa: BLE001 - any failure means: not this time
+        return None, f"{type(e).__name__}: {e}", False
+    if not comm:
+        return None, "torch's NCCL communicator is not created yet", False
+    return comm, "", True
+
+
+def _on_nccl(state, group, world, send, index, step, comm):
+    """The library's robust all-reduce over torch's NCCL communicator, every rule in
+    either mode, queued on the current stream."""
+    out = torch.empty_like(send)
+    res = _collective.allreduce_nccl(send, state.rule, state.f, comm=comm, size=world,
+                                     mode=state.mode, out=out,
+                                     return_report=state.record_history, **state.options)
+    if state.record_history:
+        state._record(step, index, state.mode, res[1])
+    fut = torch.futures.Future(devices=[send.device])
+    fut.set_result(out)
+    return fut
+
+
 def _on_host(state, group, send, index, step):
     """The library's robust all-reduce over torch.distributed, every rule in either mode."""
     out = torch.empty_like(send)
@@ -244,6 +322,11 @@ def robust_allreduce_hook(state, bucket):
     step = state.step
     if bucket.is_last():
         state.step += 1
+    if send.device.type == "cuda":
+        comm = state._nccl_comm(group, send.device)
+        if comm is not None:
+            state._last_mode = state.mode
+            return _on_nccl(state, group, world, send, index, step, comm)
     state._last_mode = mode = state.mode_for(send.device)
     if send.device.type == "cpu" and state._host_path:
         return _on_host(state, group, send, index, step)
@@ -313,17 +396,29 @@ class ProcessGroupTransport(_collective.Transport):
 def robust_all_reduce(tensor, rule="median", f=1, mode="sharded", group=None, reduce="mean",
                       return_report=False, **options):
     """In place, like dist.all_reduce: tensor <- the robust aggregate of every rank's
-    tensor (reduce="mean"), or world_size times it ("sum"). A contiguous CPU tensor
-    of float32, float16 or bfloat16; every rank passes the same shape, dtype, rule,
-    f, mode and options, and gets the same bits. Returns the Report (the same on
-    every rank) with return_report=True, else None."""
-    if tensor.device.type != "cpu":
-        raise _core._arg_error(
-            f"robust_all_reduce takes CPU tensors (got one on {tensor.device}); for CUDA "
-            "tensors use robust_allreduce_hook, or librobustagg_nccl's ragg_allreduce_nccl")
+    tensor (reduce="mean"), or world_size times it ("sum"). A contiguous tensor of
+    float32, float16 or bfloat16: on the CPU over torch.distributed (gloo), on a
+    CUDA device over the NCCL communicator of torch's NCCL backend (queued on the
+    current stream); every rank passes the same shape, dtype, rule, f, mode and
+    options, and gets the same bits. Returns the Report (the same on every rank)
+    with return_report=True, else None."""
     if not tensor.is_contiguous():
         raise _core._arg_error("robust_all_reduce needs a contiguous tensor")
     flat = tensor.view(-1)
+    if tensor.device.type == "cuda":
+        g = group if group is not None else dist.group.WORLD
+        comm, why, _ = _lent_comm(g, tensor.device)
+        if comm is None:
+            raise _core.RaggError(L.ERR_UNSUPPORTED, "RAGG_ERR_UNSUPPORTED",
+                                  f"robust_all_reduce on a CUDA tensor runs over torch's NCCL "
+                                  f"communicator, which is not available here: {why}")
+        res = _collective.allreduce_nccl(flat, rule, f, comm=comm, size=dist.get_world_size(g),
+                                         mode=mode, reduce=reduce, out=flat,
+                                         return_report=return_report, **options)
+        return res[1] if return_report else None
+    if tensor.device.type != "cpu":
+        raise _core._arg_error(f"robust_all_reduce takes CPU or CUDA tensors, got one on "
+                               f"{tensor.device}")
     t = ProcessGroupTransport(group)
     res = _collective.allreduce(flat, rule, f, transport=t, mode=mode, reduce=reduce, out=flat,
                                 return_report=return_report, **options)

@@ -118,7 +118,10 @@ def test_state_validation():
         rt.RobustHookState(rule="median", f=1, radius=3)
     krum = rt.RobustHookState(rule="krum", f=1, mode="sharded")
     assert krum.mode_for("cpu") == "sharded" and krum.effective_mode == "sharded"
+    # the collectives path of CUDA buckets (the NCCL path is test_torch_nccl's)
+    krum = rt.RobustHookState(rule="krum", f=1, mode="sharded", nccl=False)
     assert krum.mode_for("cuda") == "replicated"
-    assert rt.RobustHookState(rule="median", f=1, mix="nnm").mode_for("cuda:0") == "replicated"
-    assert rt.RobustHookState(rule="mean", f=0).mode_for("cuda") == "sharded"
+    assert rt.RobustHookState(rule="median", f=1, mix="nnm",
+                              nccl=False).mode_for("cuda:0") == "replicated"
+    assert rt.RobustHookState(rule="mean", f=0, nccl=False).mode_for("cuda") == "sharded"
     assert rt.RobustHookState(rule="krum", f=1, mode="replicated").mode_for("cpu") == "replicated"
