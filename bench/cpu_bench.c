@@ -5,6 +5,7 @@
  * and the Gram (distances) pass alone.
  *
  *   cpu_bench [MiB per input = 256] [repeats = 5, at most 64] [rows: comma-separated names; all]
+ *             [n: comma-separated input counts; 8,16,32,64,128,256]
  *
  * An input smaller than the last-level cache times the rules in cache (what a
  * training step's gradient bucket of a few MiB sees); the floor still streams
@@ -160,10 +161,21 @@ int main(int argc, char **argv) {
       {"median:general", RAGG_RULE_MEDIAN, 4, 0, 1},
       {"median+nnm:general", RAGG_RULE_MEDIAN, 4, 1, 1},
   };
-  const int64_t ns[] = {8, 16, 32, 64, 128, 256};
+  int64_t ns[32] = {8, 16, 32, 64, 128, 256};
+  size_t nn = 6;
+  if (argc > 4) { /* the input counts asked for, in the order given */
+    nn = 0;
+    for (const char *p = argv[4]; *p && nn < sizeof(ns) / sizeof(ns[0]);) {
+      char *end;
+      long long v = strtoll(p, &end, 10);
+      if (end == p) break;
+      if (v >= 2 && (size_t)v <= count) ns[nn++] = (int64_t)v;
+      p = *end == ',' ? end + 1 : end;
+    }
+  }
   ragg_context_t *ctx;
   if (ragg_context_create(&ctx, RAGG_BACKEND_CPU, 0) != RAGG_SUCCESS) return 1;
-  for (size_t a = 0; a < sizeof(ns) / sizeof(ns[0]); ++a) {
+  for (size_t a = 0; a < nn; ++a) {
     int64_t n = ns[a], d = (int64_t)(count / (size_t)n);
     free(out);
     out = (float *)malloc(sizeof(float) * (size_t)d);
