@@ -61,7 +61,8 @@ static void coordinate_generic(ragg_dtype_t in_t, const void *const *rows, int64
   int64_t nblocks = (d + CBLOCK - 1) / CBLOCK;
 #pragma omp parallel if (n * d > RAGG_PARALLEL_MIN)
   {
-    int32_t *keys = (int32_t *)malloc(sizeof(int32_t) * (size_t)n * 3); /* sorted, original, scratch */
+    int32_t *keys =
+        (int32_t *)malloc(sizeof(int32_t) * (size_t)n * 3); /* sorted, original, scratch */
     float *vals = (float *)malloc(sizeof(float) * (size_t)n);
     int64_t *mycounts = counts ? (int64_t *)calloc((size_t)n, sizeof(int64_t)) : NULL;
     int ok = keys && vals && (!counts || mycounts);
@@ -100,10 +101,8 @@ ragg_status_t ragg_cpu_coordinate(ragg_dtype_t in_t, const void *const *rows, in
                                   int64_t *counts) {
   int failed = 0;
   if (counts) memset(counts, 0, sizeof(int64_t) * (size_t)n);
-  if (!counts) {
-    int done = ragg_coord_simd(in_t, rows, n, d, op, out_t, out, NULL, n);
-    if (done) return done > 0 ? RAGG_SUCCESS : RAGG_ERR_OUT_OF_MEMORY;
-  }
+  int done = ragg_coord_simd(in_t, rows, n, d, op, out_t, out, NULL, n, counts);
+  if (done) return done > 0 ? RAGG_SUCCESS : RAGG_ERR_OUT_OF_MEMORY;
   coordinate_generic(in_t, rows, n, d, op, out_t, out, counts, &failed);
   return failed ? RAGG_ERR_OUT_OF_MEMORY : RAGG_SUCCESS;
 }
@@ -146,6 +145,7 @@ ragg_status_t ragg_cpu_coordinate_mixed(ragg_dtype_t in_t, const void *const *ro
     }
   }
   /* the caller checked ragg_cpu_mixes_in_pass, so the path applies */
-  return ragg_coord_simd(in_t, rows, n, d, op, out_t, out, &mt, nm) > 0 ? RAGG_SUCCESS
-                                                                        : RAGG_ERR_OUT_OF_MEMORY;
+  return ragg_coord_simd(in_t, rows, n, d, op, out_t, out, &mt, nm, NULL) > 0
+             ? RAGG_SUCCESS
+             : RAGG_ERR_OUT_OF_MEMORY;
 }

@@ -9,7 +9,7 @@
 
 #define SIMD_DECL(name)                                                                  \
   int name(ragg_dtype_t, const void *const *, int64_t, int64_t, const ragg_coord_op_t *, \
-           ragg_dtype_t, void *, const ragg_mix_terms_t *, int64_t)
+           ragg_dtype_t, void *, const ragg_mix_terms_t *, int64_t, int64_t *)
 
 #if defined(__x86_64__) && defined(__GNUC__)
 SIMD_DECL(ragg_coord_simd_avx2);
@@ -18,9 +18,8 @@ SIMD_DECL(ragg_coord_simd_avx512);
 SIMD_DECL(ragg_coord_simd_neon);
 #endif
 
-typedef int (*simd_fn)(ragg_dtype_t, const void *const *, int64_t, int64_t,
-                       const ragg_coord_op_t *, ragg_dtype_t, void *, const ragg_mix_terms_t *,
-                       int64_t);
+typedef int (*simd_fn)(ragg_dtype_t, const void *const *, int64_t, int64_t, const ragg_coord_op_t *,
+                       ragg_dtype_t, void *, const ragg_mix_terms_t *, int64_t, int64_t *);
 
 int ragg_cpu_simd_env(void) {
   const char *env = getenv("RAGG_CPU_SIMD");
@@ -54,9 +53,9 @@ int ragg_coord_simd_applies(int64_t n, int64_t nm) {
 
 int ragg_coord_simd(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
                     const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out,
-                    const ragg_mix_terms_t *mt, int64_t nm) {
-  if (!counts_fit(n, nm)) return 0;
+                    const ragg_mix_terms_t *mt, int64_t nm, int64_t *counts) {
+  if (!counts_fit(n, nm) || (counts && mt)) return 0;
   simd_fn fn = pick();
   if (!fn) return 0;
-  return fn(in_t, rows, n, d, op, out_t, out, mt, nm);
+  return fn(in_t, rows, n, d, op, out_t, out, mt, nm, counts);
 }

@@ -18,13 +18,15 @@ typedef struct ragg_mix_terms {
 } ragg_mix_terms_t;
 /* Vectorised sorting-network path; returns 1 when done, 0 (nothing written)
  * where it does not apply (no vector ISA, counts outside
- * 2..RAGG_COORD_SIMD_NMAX), -1 when its scratch could not be allocated (part
- * of the output may be written). With mt
+ * 2..RAGG_COORD_SIMD_NMAX, counts asked for with mt), -1 when its scratch
+ * could not be allocated (part of the output may be written). With mt
  * the rule reduces the nm mixed rows it lists, formed tile by tile in
- * registers; without it nm = n and the rule reduces the rows themselves. */
+ * registers; without it nm = n and the rule reduces the rows themselves.
+ * counts (NULL for none; zeroed by the caller): per row, the coordinates at
+ * which its value lies below rank f or above rank n-1-f, added in. */
 int ragg_coord_simd(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
                     const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out,
-                    const ragg_mix_terms_t *mt, int64_t nm);
+                    const ragg_mix_terms_t *mt, int64_t nm, int64_t *counts);
 /* Whether ragg_coord_simd runs for these counts on this CPU. */
 int ragg_coord_simd_applies(int64_t n, int64_t nm);
 #endif

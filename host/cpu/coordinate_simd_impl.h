@@ -261,14 +261,33 @@ static inline void mix_tile(const VEC *tile, int64_t n, const ragg_mix_terms_t *
   }
 }
 
+/* The report's counts of one sorted tile: row i's lanes whose original key
+ * lies below rank f or above rank n-1-f of the sorted keys, added to its lane
+ * counters (each lane gains at most 1 per tile). Lanes past the end of the
+ * data hold zeros in every row (stage_row), so none of them is trimmed. */
+static inline void count_trimmed(const VEC *orig, const VEC *sorted, int64_t n, int64_t f,
+                                 VEC *cnt) {
+  const VEC lo = sorted[f], hi = sorted[n - 1 - f];
+  for (int64_t i = 0; i < n; ++i) cnt[i] -= (orig[i] < lo) | (orig[i] > hi);
+}
+
+/* Adds a thread's lane counters into counts and clears them. */
+static void flush_counts(VEC *cnt, int64_t n, int64_t *counts) {
+#pragma omp critical(ragg_coord_simd_counts)
+  for (int64_t i = 0; i < n; ++i)
+    for (int l = 0; l < VW; ++l) counts[i] += cnt[i][l];
+  memset(cnt, 0, sizeof(VEC) * (size_t)n);
+}
+
 int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
             const ragg_coord_op_t *op, ragg_dtype_t out_t, void *out, const ragg_mix_terms_t *mt,
-            int64_t nm) {
+            int64_t nm, int64_t *counts) {
   /* n and nm are in 2..RAGG_COORD_SIMD_NMAX: ragg_coord_simd, the only
    * caller, checks; above NET_NMAX, sort_blocks_and_merge */
-  const net_fn net = nm > NET_NMAX                  ? NULL
-                     : op->rule == RAGG_RULE_MEDIAN ? net_median_table[nm]
-                                                    : net_sort_table[nm];
+  /* the median's network is pruned to the middle ranks; the counts need all */
+  const net_fn net = nm > NET_NMAX                             ? NULL
+                     : op->rule == RAGG_RULE_MEDIAN && !counts ? net_median_table[nm]
+                                                               : net_sort_table[nm];
   /* above 64 values the network sorts np >= nm, the rest top sentinels; a
    * tile of staged rows leaves room for them */
   const int64_t np = padded_count(nm), stride = mt ? n : np;
@@ -276,8 +295,11 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
    * 1024 384 KiB, more than a thread's stack should be asked for): the
    * stage, the mixed rows and the inputs of mix_tile */
   const size_t stage_vecs = (size_t)stride * (CHUNK / VW);
-  const size_t scratch_bytes =
-      sizeof(VEC) * (stage_vecs + (size_t)np) + sizeof(VF) * (size_t)(n + 1);
+  /* with counts (never with mt): the tile's keys before the sort go where the
+   * mixed rows would, and one vector of lane counters per row follows */
+  const size_t scratch_bytes = sizeof(VEC) * (stage_vecs + (size_t)np) +
+                               sizeof(VF) * (size_t)(n + 1) +
+                               (counts ? sizeof(VEC) * (size_t)n : 0);
   int failed = 0;
   int64_t nchunks = (d + CHUNK - 1) / CHUNK;
   size_t esize = ragg_dtype_size(in_t);
@@ -289,12 +311,15 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
     /* VEC and VF are each one vector of the same width, so every part
      * starts aligned once the block does */
     char *scratch = (char *)malloc(scratch_bytes + 64);
-    VEC *stage = NULL, *mixed = NULL;
+    VEC *stage = NULL, *mixed = NULL, *cnt = NULL;
+    int64_t tiles_counted = 0;
     VF *mix_in = NULL;
     if (scratch) {
       stage = (VEC *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
       mixed = stage + stage_vecs;
       mix_in = (VF *)(mixed + np);
+      cnt = (VEC *)(mix_in + n + 1);
+      if (counts) memset(cnt, 0, sizeof(VEC) * (size_t)n);
     } else {
 #pragma omp atomic write
       failed = 1;
@@ -323,12 +348,18 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
           mix_tile(v, n, mt, nm, mix_in, mixed);
           v = mixed;
         }
+        if (counts) memcpy(mixed, v, sizeof(VEC) * (size_t)n);
         /* the largest key (a NaN's): sorts to the top, after every input */
         for (int64_t i = nm; i < np; ++i) v[i] = (VEC){0} + 0x7FFFFFFF;
         if (net)
           net(v);
         else
           sort_blocks_and_merge(v, np);
+        if (counts) {
+          count_trimmed(mixed, v, n, op->f, cnt);
+          /* a lane gains at most 1 a tile: flush long before int32 wraps */
+          if (++tiles_counted == (int64_t)1 << 30) flush_counts(cnt, n, counts), tiles_counted = 0;
+        }
         /* in halves of native double vectors (a whole tile of doubles is
          * two registers, which AVX2 code handles lane by lane) */
         if (op->rule == RAGG_RULE_MEDIAN) {
@@ -356,6 +387,7 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
         store_result(out_t, out, c0 + off, len, res);
       }
     }
+    if (scratch && counts) flush_counts(cnt, n, counts);
     free(scratch);
   }
   return failed ? -1 : 1;
