@@ -146,6 +146,17 @@ TEST(TopEigenpair, StructuredMatrices) {
   EXPECT_EQ(library_eig(diag).lambda, 5.0);
 }
 
+TEST(TopEigenpair, NonFiniteEntriesGiveNaN) {
+  for (double bad : {std::nan(""), (double)INFINITY, -(double)INFINITY}) {
+    Mat a(4, std::vector<double>(4, 0.0));
+    for (size_t i = 0; i < 4; ++i) a[i][i] = 1.0 + (double)i;
+    a[0][2] = a[2][0] = bad;
+    const Eig e = library_eig(a);
+    EXPECT_TRUE(std::isnan(e.lambda)) << bad;
+    for (double v : e.vec) EXPECT_TRUE(std::isnan(v)) << bad;
+  }
+}
+
 TEST(TopEigenpair, SameBitsOnRepeatedCalls) {
   std::mt19937_64 rng(3);
   const Mat a = random_symmetric(33, 4, 1.0, rng);

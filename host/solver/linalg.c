@@ -232,6 +232,13 @@ RAGG_HD static void tridiagonal_solve(const double *A, int64_t n, double lambda,
  * start; about n^3 multiply-adds. work: n*n + 3n doubles (5n are used). */
 RAGG_HD double ragg_top_eigenvalue(double *A, int64_t n, double *vec, double *work) {
   if (n <= 0) return 0.0;
+  /* a NaN or infinite entry (no caller passes one: excluded rows never reach
+   * A) gives NaN, which no comparison picks, rather than a made-up value */
+  for (int64_t i = 0; i < n * n; ++i)
+    if (!(A[i] - A[i] == 0.0)) {
+      for (int64_t k = 0; vec && k < n; ++k) vec[k] = 0.0 / 0.0;
+      return 0.0 / 0.0;
+    }
   if (n == 1) {
     if (vec) vec[0] = 1.0;
     return A[0];
