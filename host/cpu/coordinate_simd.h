@@ -5,8 +5,9 @@
 double ragg_coord_reduce(const ragg_coord_op_t *op, const float *v, int64_t n);
 /* The largest count the vector path sorts: generated networks up to 256,
  * above that blocks of 256 merged in loops, padded to a multiple of 256 (at
- * 65536 inputs a thread stages 20 MiB; measured on a 2-core AVX-512 EPYC the
- * vector path is still 4-5x faster than the radix sort there). */
+ * 65536 inputs a thread's scratch is 4 MiB, 12 MiB with a report; measured on
+ * a 2-core AVX-512 EPYC the vector path is still 4-5x faster than the radix
+ * sort there). */
 #define RAGG_COORD_SIMD_NMAX 65536
 /* A mixing matrix's nonzero weights, row by row: mixed row p is the sum over
  * t < width of w[p width + t] x_{idx[p width + t]}, inputs in ascending

@@ -199,6 +199,11 @@ static inline void meamed_tile(const VEC *v, int64_t n, int64_t keep, double *re
  * row's CHUNK values at once and the stage is the only thing the networks
  * touch. */
 enum { CHUNK = 64, AHEAD = 8, AHEAD_MANY = 16 };
+/* Above this many rows a trip takes one vector of each row instead: the
+ * stage shrinks 4x (at 65536 rows 4 MiB a thread instead of 16) and the
+ * pass, bound by its n log^2 n comparators there, runs as fast (measured on
+ * the AVX-512 EPYC at 8192-65536 rows, within the run-to-run spread). */
+enum { CHUNK_FEW_ROWS = 4096 };
 
 /* The stage is tile-major: tile q (values q VW .. q VW + VW-1 of the chunk)
  * holds one vector per row, so a tile's n vectors are contiguous and the
@@ -206,14 +211,14 @@ enum { CHUNK = 64, AHEAD = 8, AHEAD_MANY = 16 };
  * an AVX-512 EPYC at n = 64: median -20%, trimmed mean -6 to -12%). */
 #define STAGE_VEC(stage, n, q, i) ((VEC *)(stage) + (q) * (n) + (i))
 
-/* Stage row i's values k0 .. k0+len (len <= CHUNK), as order-preserving keys
+/* Stage row i's values k0 .. k0+len (len <= chunk), as order-preserving keys
  * (keys = 1) or as float bits (keys = 0, for the mixing pre-step); past len:
  * zeros (those lanes are never stored). */
-static inline void stage_row(ragg_dtype_t t, const void *row, int64_t k0, int64_t len, int keys,
-                             VEC *stage, int64_t n, int64_t i) {
-  for (int64_t q = 0; q < CHUNK / VW; ++q) {
+static inline void stage_row(ragg_dtype_t t, const void *row, int64_t k0, int64_t len,
+                             int64_t chunk, int keys, VEC *stage, int64_t n, int64_t i) {
+  for (int64_t q = 0; q < chunk / VW; ++q) {
     VEC u;
-    if (t == RAGG_F32 && len == CHUNK) {
+    if (t == RAGG_F32 && len == chunk) {
       u = *(const VEC_U *)((const float *)row + k0 + q * VW);
     } else {
       float f[VW];
@@ -291,17 +296,19 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
   /* above 64 values the network sorts np >= nm, the rest top sentinels; a
    * tile of staged rows leaves room for them */
   const int64_t np = padded_count(nm), stride = mt ? n : np;
-  /* per thread, on the heap (at 256 inputs this is 96 KiB with AVX-512, at
-   * 1024 384 KiB, more than a thread's stack should be asked for): the
-   * stage, the mixed rows and the inputs of mix_tile */
-  const size_t stage_vecs = (size_t)stride * (CHUNK / VW);
-  /* with counts (never with mt): the tile's keys before the sort go where the
-   * mixed rows would, and one vector of lane counters per row follows */
-  const size_t scratch_bytes = sizeof(VEC) * (stage_vecs + (size_t)np) +
-                               sizeof(VF) * (size_t)(n + 1) +
-                               (counts ? sizeof(VEC) * (size_t)n : 0);
+  /* per thread, on the heap (with AVX-512: 64 KiB at 256 inputs, 256 KiB at
+   * 1024, 4 MiB at 65536; more than a thread's stack should be asked for):
+   * the stage; with mt the mixed rows and the inputs of mix_tile; with counts
+   * (never with mt) the tile's keys before the sort, where the mixed rows
+   * would go, and one vector of lane counters per row */
+  const int64_t chunk = n > CHUNK_FEW_ROWS ? VW : CHUNK;
+  const size_t stage_vecs = (size_t)stride * (size_t)(chunk / VW);
+  const size_t mixed_vecs = mt || counts ? (size_t)np : 0, in_vecs = mt ? (size_t)n + 1 : 0,
+               cnt_vecs = counts ? (size_t)n : 0;
+  const size_t scratch_bytes =
+      sizeof(VEC) * (stage_vecs + mixed_vecs + cnt_vecs) + sizeof(VF) * in_vecs;
   int failed = 0;
-  int64_t nchunks = (d + CHUNK - 1) / CHUNK;
+  int64_t nchunks = (d + chunk - 1) / chunk;
   size_t esize = ragg_dtype_size(in_t);
   /* measured on an AVX-512 EPYC: 16 rows ahead is 5-10% faster than 8 at
    * n = 32 and 64, and at n = 16 8 rows ahead beats none */
@@ -317,8 +324,8 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
     if (scratch) {
       stage = (VEC *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
       mixed = stage + stage_vecs;
-      mix_in = (VF *)(mixed + np);
-      cnt = (VEC *)(mix_in + n + 1);
+      mix_in = (VF *)(mixed + mixed_vecs);
+      cnt = (VEC *)(mix_in + in_vecs);
       if (counts) memset(cnt, 0, sizeof(VEC) * (size_t)n);
     } else {
 #pragma omp atomic write
@@ -327,18 +334,18 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < nchunks; ++c) {
       if (!scratch) continue;
-      int64_t c0 = c * CHUNK, clen = d - c0 < CHUNK ? d - c0 : CHUNK;
+      int64_t c0 = c * chunk, clen = d - c0 < chunk ? d - c0 : chunk;
       for (int64_t i = 0; i < n; ++i) {
         /* `ahead` rows ahead, wrapping into the next chunk: few enough lines
          * in flight per cache set that they survive until used. Up to AHEAD
          * rows the hardware prefetchers keep up alone (measured: the
          * software prefetch cost 5-10% at n = 8 and saved 10-15% at 16-64). */
         int64_t pi = i + ahead, pc = c0;
-        if (pi >= n) pi -= n, pc += CHUNK;
+        if (pi >= n) pi -= n, pc += chunk;
         if (n > ahead && pi < n && pc < d)
-          for (int64_t b = 0; b < CHUNK * (int64_t)esize; b += 64)
+          for (int64_t b = 0; b < chunk * (int64_t)esize; b += 64)
             __builtin_prefetch((const char *)rows[pi] + (size_t)pc * esize + b, 0, 3);
-        stage_row(in_t, rows[i], c0, clen, !mt, stage, stride, i);
+        stage_row(in_t, rows[i], c0, clen, chunk, !mt, stage, stride, i);
       }
       for (int64_t off = 0; off < clen; off += VW) {
         double res[VW];
