@@ -71,3 +71,50 @@ def test_one_rank_nccl_group(tmp_path):
     assert res["robust_all_reduce_equal"]
     assert res["path"] == "nccl" and res["history_modes"] == ["sharded"]
     assert res["grads_close"]
+
+
+class _FakeBackend:
+    """Stands for torch's ProcessGroupNCCL: comm_ptr() answers from a list."""
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.calls = 0
+
+    def comm_ptr(self):
+        self.calls += 1
+        return self.answers.pop(0)
+
+
+class _FakeGroup:
+    def __init__(self, backend):
+        self.backend = backend
+
+    def _get_backend(self, device):
+        return self.backend
+
+
+def test_hook_asks_torch_for_its_communicator(monkeypatch):
+    """The hook's choice of path, with torch's communicator faked: a communicator
+    torch has not created yet (0) is asked for again; a lent one is kept; a backend
+    that lends none is given up on."""
+    import contextlib
+
+    monkeypatch.setattr(L, "nccl_lib", lambda: object())
+    monkeypatch.setattr(robustagg._core, "cuda_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device", lambda d: contextlib.nullcontext())
+    dev = torch.device("cuda", 0)
+    backend = _FakeBackend([0, 1234])
+    group = _FakeGroup(backend)
+    state = rt.RobustHookState(rule="krum", f=1, process_group=group)
+    assert state._nccl_comm(group, dev) is None
+    assert "not created yet" in state.nccl_unavailable
+    assert state._nccl_comm(group, dev) == 1234 and state.nccl_unavailable == ""
+    assert state.path_for(dev) == "nccl" and state.mode_for(dev) == "sharded"
+    assert backend.calls == 2  # kept: not asked a third time
+
+    class NoComm:
+        pass
+
+    other = _FakeGroup(NoComm())
+    assert rt._lent_comm(other, dev)[0] is None
+    assert "lends no NCCL communicator" in rt._lent_comm(other, dev)[1]
