@@ -16,6 +16,8 @@ RAGG_HD int ragg_is_excluded_norm(double n2) {
   return !(n2 <= 3.4028234663852886e38);
 }
 
+RAGG_HD static double dabs(double a) { return a < 0.0 ? -a : a; }
+
 RAGG_HD static int dless(double a, double b) { /* NaN orders last */
   if (a != a) return 0;
   if (b != b) return 1;
@@ -112,8 +114,7 @@ RAGG_HD static void tridiagonalize(double *A, int64_t n, double *p) {
     double *S = A + (k + 1) * n + (k + 1);
     double scale = 0.0;
     for (int64_t i = 0; i < m; ++i) {
-      double a = A[(k + 1 + i) * n + k];
-      a = a < 0.0 ? -a : a;
+      double a = dabs(A[(k + 1 + i) * n + k]);
       if (a > scale) scale = a;
     }
     double sigma = 0.0, x0 = scale > 0.0 ? A[(k + 1) * n + k] / scale : 0.0;
@@ -162,7 +163,7 @@ RAGG_HD static int64_t sturm_count(const double *A, int64_t n, double x, double 
   for (int64_t i = 0; i < n; ++i) {
     double e = i > 0 ? A[i * n + i - 1] : 0.0;
     q = A[i * n + i] - x - (i > 0 ? e * e / q : 0.0);
-    if ((q < 0.0 ? -q : q) < pivmin) q = -pivmin;
+    if (dabs(q) < pivmin) q = -pivmin;
     if (q < 0.0) ++count;
   }
   return count;
@@ -181,10 +182,9 @@ RAGG_HD static void tridiagonal_solve(const double *A, int64_t n, double lambda,
     du2[i] = 0.0;
   }
   for (int64_t i = 0; i + 1 < n; ++i) {
-    double ad = d[i] < 0.0 ? -d[i] : d[i], al = dl[i] < 0.0 ? -dl[i] : dl[i];
-    if (ad >= al) { /* no interchange */
+    if (dabs(d[i]) >= dabs(dl[i])) { /* no interchange */
       swp[i] = 0.0;
-      if (ad < tiny) d[i] = tiny;
+      if (dabs(d[i]) < tiny) d[i] = tiny;
       dl[i] = dl[i] / d[i];
       d[i + 1] = d[i + 1] - dl[i] * du[i];
     } else { /* rows i and i+1 change places */
@@ -201,10 +201,7 @@ RAGG_HD static void tridiagonal_solve(const double *A, int64_t n, double lambda,
       }
     }
   }
-  {
-    double ad = d[n - 1] < 0.0 ? -d[n - 1] : d[n - 1];
-    if (ad < tiny) d[n - 1] = tiny;
-  }
+  if (dabs(d[n - 1]) < tiny) d[n - 1] = tiny;
   for (int64_t i = 0; i + 1 < n; ++i) {
     if (swp[i] == 0.0) {
       x[i + 1] = x[i + 1] - dl[i] * x[i];
@@ -229,7 +226,7 @@ RAGG_HD static void tridiagonal_solve(const double *A, int64_t n, double lambda,
  * tridiagonal from a fixed pseudo-random start, carried back through the
  * reflectors. Deterministic and exact to rounding (backward stable, like
  * LAPACK's dsytrd + dstebz + dstein), unlike a power step from a random
- * start; about n^3 multiply-adds. work: n*n + 3n doubles (5n are used). */
+ * start; about n^3 multiply-adds. work: 5n doubles. */
 RAGG_HD double ragg_top_eigenvalue(double *A, int64_t n, double *vec, double *work) {
   if (n <= 0) return 0.0;
   /* a NaN or infinite entry (no caller passes one: excluded rows never reach
@@ -247,24 +244,21 @@ RAGG_HD double ragg_top_eigenvalue(double *A, int64_t n, double *vec, double *wo
   /* Gershgorin's bound above; the largest diagonal entry bounds it below. */
   double lo = A[0], hi = A[0], emax = 0.0;
   for (int64_t i = 0; i < n; ++i) {
-    double el = i > 0 ? A[i * n + i - 1] : 0.0, er = i + 1 < n ? A[(i + 1) * n + i] : 0.0;
-    el = el < 0.0 ? -el : el;
-    er = er < 0.0 ? -er : er;
+    double el = i > 0 ? dabs(A[i * n + i - 1]) : 0.0,
+           er = i + 1 < n ? dabs(A[(i + 1) * n + i]) : 0.0;
     if (er > emax) emax = er;
     double a = A[i * n + i];
     if (a > lo) lo = a;
     if (a + el + er > hi) hi = a + el + er;
   }
   double pivmin = 2.2250738585072014e-308 * (emax * emax > 1.0 ? emax * emax : 1.0);
-  double tnorm =
-      (lo < 0.0 ? -lo : lo) > (hi < 0.0 ? -hi : hi) ? (lo < 0.0 ? -lo : lo) : (hi < 0.0 ? -hi : hi);
+  double tnorm = dabs(lo) > dabs(hi) ? dabs(lo) : dabs(hi);
   hi = hi + 2.220446049250313e-16 * tnorm + 2.0 * pivmin; /* every eigenvalue below hi */
   /* Invariant: the largest eigenvalue lies in [lo, hi). */
   for (int it = 0; it < 4096; ++it) {
     double mid = lo + 0.5 * (hi - lo);
-    double alo = lo < 0.0 ? -lo : lo, ahi = hi < 0.0 ? -hi : hi;
-    if (!(mid > lo && mid < hi) || hi - lo <= 2.220446049250313e-16 * (alo > ahi ? alo : ahi))
-      break;
+    double mag = dabs(lo) > dabs(hi) ? dabs(lo) : dabs(hi);
+    if (!(mid > lo && mid < hi) || hi - lo <= 2.220446049250313e-16 * mag) break;
     if (sturm_count(A, n, mid, pivmin) == n)
       hi = mid;
     else
@@ -284,10 +278,8 @@ RAGG_HD double ragg_top_eigenvalue(double *A, int64_t n, double *vec, double *wo
     for (int step = 0; step < 3; ++step) {
       tridiagonal_solve(A, n, lambda, tiny, vec, work);
       double big = 0.0;
-      for (int64_t i = 0; i < n; ++i) {
-        double a = vec[i] < 0.0 ? -vec[i] : vec[i];
-        if (a > big) big = a;
-      }
+      for (int64_t i = 0; i < n; ++i)
+        if (dabs(vec[i]) > big) big = dabs(vec[i]);
       if (!(big > 0.0 && big < 1.0 / 0.0)) break; /* a zero or non-finite T: leave it */
       for (int64_t i = 0; i < n; ++i) vec[i] = vec[i] / big * start;
     }

@@ -123,10 +123,10 @@ class _Destroy:
 def _vector(x, what, backend):
     """x as a contiguous 1-D array in host (BACKEND_CPU) or device memory."""
     a = _core._wrap(x)
-    if a.backend != backend and backend == L.BACKEND_CPU:
-        raise _core._arg_error(f"{what} must be in host memory (a NumPy array or a CPU tensor): "
-                               "robustagg.allreduce runs the CPU backend")
     if a.backend != backend:
+        if backend == L.BACKEND_CPU:
+            raise _core._arg_error(f"{what} must be in host memory (a NumPy array or a CPU "
+                                   "tensor): robustagg.allreduce runs the CPU backend")
         raise _core._arg_error(f"{what} must be in device memory (a CUDA tensor or a CuPy "
                                "array): robustagg.allreduce_nccl runs over NCCL")
     if len(a.shape) != 1:

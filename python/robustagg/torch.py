@@ -312,7 +312,7 @@ def robust_allreduce_hook(state, bucket):
     Register with ddp_model.register_comm_hook(state, robust_allreduce_hook).
     Returns a torch.futures.Future holding a tensor shaped like bucket.buffer().
     """
-    group = state.process_group if state.process_group is not None else dist.group.WORLD
+    group = state._group()
     world = dist.get_world_size(group)
     rank = dist.get_rank(group)
     state._check_world(world)
@@ -322,14 +322,16 @@ def robust_allreduce_hook(state, bucket):
     step = state.step
     if bucket.is_last():
         state.step += 1
+    # the path_for decision, with torch asked for its communicator once
     if send.device.type == "cuda":
         comm = state._nccl_comm(group, send.device)
         if comm is not None:
             state._last_mode = state.mode
             return _on_nccl(state, group, world, send, index, step, comm)
-    state._last_mode = mode = state.mode_for(send.device)
-    if send.device.type == "cpu" and state._host_path:
+    elif send.device.type == "cpu" and state._host_path:
+        state._last_mode = state.mode
         return _on_host(state, group, send, index, step)
+    state._last_mode = mode = state._collectives_mode()
     if mode == "sharded":
         fut = _sharded(state, group, world, rank, send, index, step)
     else:
