@@ -216,6 +216,24 @@ TEST(CoordinatePaths, VectorAndGeneralPathsGiveTheSameBits) {
         expect_paths_agree(r, {n, 64, f}, Entry::Pointers, none, hostile_fill(HOSTILE_MIXED, f),
                            ++salt);
       }
+  // MeaMed's tile keeps the window ends' distances for f < 16 and recomputes
+  // them above; its core (ranks f+1 .. n-f-2) is summed without compares
+  // only where no lane ties there: tied values, hostile rows, both sides of 16
+  for (int64_t n : {9, 34, 40, 70})
+    for (int64_t f : {int64_t{4}, int64_t{15}, int64_t{16}}) {
+      if (n < 2 * f + 1) continue;
+      expect_paths_agree(RAGG_RULE_MEAMED, {n, 211, f}, Entry::Contiguous, none, ties_fill(2),
+                         ++salt);
+      expect_paths_agree(RAGG_RULE_MEAMED, {n, 211, f}, Entry::Contiguous, none, gaussian_fill(),
+                         ++salt);
+      expect_paths_agree(RAGG_RULE_MEAMED, {n, 64, f}, Entry::Pointers, none,
+                         hostile_fill(HOSTILE_MIXED, std::min(f + 1, n / 2)), ++salt);
+      // whole tiles of one non-finite kind, up to an infinite or NaN median
+      for (int kind : {HOSTILE_INF_NEG, HOSTILE_INF_POS, HOSTILE_NAN_NEG})
+        for (int64_t h : {f, n / 2})
+          expect_paths_agree(RAGG_RULE_MEAMED, {n, 64, f}, Entry::Contiguous, none,
+                             hostile_fill(kind, h), ++salt);
+    }
   // Bulyan's step over the selected (mixed) rows
   for (int64_t n : {11, 16, 64, 100, 200})
     for (const Tweak *t : {&none, &nnm})

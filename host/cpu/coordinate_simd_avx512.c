@@ -34,5 +34,8 @@ typedef int32_t VEC __attribute__((vector_size(64)));
     (tied) = (VH)_mm512_mask_add_pd((__m512d)(tied), eq_, (__m512d)(tied), (__m512d)(x)); \
     (ntied) = (VH)_mm512_mask_add_pd((__m512d)(ntied), eq_, (__m512d)(ntied), one_);  \
   } while (0)
+#define ANY_LANE(c) (_mm512_test_epi64_mask((__m512i)(c), (__m512i)(c)) != 0)
+#define VMAX(a, b) ((VH)_mm512_max_pd((__m512d)(a), (__m512d)(b)))
+#define VMIN(a, b) ((VH)_mm512_min_pd((__m512d)(a), (__m512d)(b)))
 #define SIMD_FN ragg_coord_simd_avx512
 #include "coordinate_simd_impl.h"

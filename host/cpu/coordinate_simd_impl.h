@@ -128,16 +128,16 @@ static inline VH meamed_distance(VH x, VH m2) {
   return SELECT(d != d, (VH){0} + (double)INFINITY, d);
 }
 
-/* The tally of a tile's n ranks against the boundary distances t_l, t_h of
- * its two halves: s[0..3] the low half's sum and count below t and its sum
- * and count at t, s[4..7] the high half's. With every t finite a NaN distance
- * compares neither below nor equal to t, as the +Inf it stands for would not,
- * so nan_inf = 0 leaves out the select; a constant at each call, so each call
- * is a loop of its own. */
-static inline __attribute__((always_inline)) void meamed_tally(const VEC *v, int64_t n, VH m2l,
-                                                               VH m2h, VH t_l, VH t_h, int nan_inf,
-                                                               VH *s) {
-  for (int64_t i = 0; i < n; ++i) {
+/* The tally of ranks i0 .. i1-1 of a tile against the boundary distances
+ * t_l, t_h of its two halves: s[0..3] the low half's sum and count below t
+ * and its sum and count at t, s[4..7] the high half's. With every t finite a
+ * NaN distance compares neither below nor equal to t, as the +Inf it stands
+ * for would not, so nan_inf = 0 leaves out the select; a constant at each
+ * call, so each call is a loop of its own. */
+static inline __attribute__((always_inline)) void meamed_tally(const VEC *v, int64_t i0, int64_t i1,
+                                                               VH m2l, VH m2h, VH t_l, VH t_h,
+                                                               int nan_inf, VH *s) {
+  for (int64_t i = i0; i < i1; ++i) {
     VH xl, xh;
     SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[i]), xl, xh);
     VH dl = nan_inf ? meamed_distance(xl, m2l) : meamed_abs(xl, m2l);
@@ -147,14 +147,43 @@ static inline __attribute__((always_inline)) void meamed_tally(const VEC *v, int
   }
 }
 
+#ifndef ANY_LANE
+/* Whether any lane of a 64-bit mask vector is set (an including file may
+ * define a faster one with its intrinsics). */
+static inline int any_lane(VM c) {
+  int64_t any = 0;
+  for (int l = 0; l < HW; ++l) any |= c[l];
+  return any != 0;
+}
+#define ANY_LANE(c) any_lane(c)
+#endif
+#ifndef VMAX
+/* a > b ? a : b and a < b ? a : b lane-wise (maxpd and minpd exactly) */
+#define VMAX(a, b) SELECT((a) > (b), (a), (b))
+#define VMIN(a, b) SELECT((a) < (b), (a), (b))
+#endif
+
 /* MeaMed (and Bulyan's step) on a tile, the same arithmetic in the same order
  * as ragg_coord_meamed, so the bits agree with the general path. Distances
  * |2x - 2m| fall then rise along the sorted values, so the keep-th smallest
  * distance t is the smallest over the windows of keep consecutive ranks of
- * the larger distance at the window's two ends. Both halves go through one
- * loop (independent sums, one conversion per rank) and nothing is stored. */
+ * the larger distance at the window's two ends; the window ends are ranks
+ * 0 .. e and keep-1 .. n-1 (e = n - keep), and their values and distances
+ * are kept for the tally. The core, ranks e+1 .. keep-2, lies inside every
+ * window; where both its ends are below t in every lane, all of it is, and it
+ * is summed without compares (as the trimmed mean sums). A tile whose first
+ * and last ranks are finite holds no NaN distance, so the NaN-to-+Inf select
+ * is left out. Both halves go through one loop (independent sums, one
+ * conversion per rank). */
+enum { MEAMED_ENDS_MAX = 16 };
 static inline void meamed_tile(const VEC *v, int64_t n, int64_t keep, double *res) {
   const VH inf = (VH){0} + (double)INFINITY;
+  const int64_t e = n - keep, c0 = e + 1, c1 = keep - 1 > c0 ? keep - 1 : c0;
+  /* with a core, the window ends are the ranks outside it, each once */
+  const int kept = c1 > c0 && e < MEAMED_ENDS_MAX;
+  VEC fin = (v[0] > (VEC){0} - 2139095041) & (v[n - 1] < (VEC){0} + 0x7F800000);
+  int finite = 1;
+  for (int l = 0; l < VW; ++l) finite &= fin[l] != 0;
   VH m2l, m2h, t_l = inf, t_h = inf;
   SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[n / 2]), m2l, m2h);
   if (n & 1) {
@@ -164,24 +193,70 @@ static inline void meamed_tile(const VEC *v, int64_t n, int64_t keep, double *re
     SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[n / 2 - 1]), al, ah);
     m2l = al + m2l, m2h = ah + m2h;
   }
-  for (int64_t s0 = 0; s0 + keep <= n; ++s0) {
-    VH al, ah, bl, bh;
-    SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[s0]), al, ah);
-    SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[s0 + keep - 1]), bl, bh);
-    al = meamed_distance(al, m2l), bl = meamed_distance(bl, m2l);
-    ah = meamed_distance(ah, m2h), bh = meamed_distance(bh, m2h);
-    VH ml = SELECT(al > bl, al, bl), mh = SELECT(ah > bh, ah, bh);
-    t_l = SELECT(ml < t_l, ml, t_l);
-    t_h = SELECT(mh < t_h, mh, t_h);
+#define MEAMED_DIST(x, m2) (finite ? meamed_abs(x, m2) : meamed_distance(x, m2))
+  VH ends[MEAMED_ENDS_MAX][8]; /* per window: its ends' values and distances */
+  for (int64_t s0 = 0; s0 <= e; ++s0) {
+    VH xl, xh, yl, yh;
+    SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[s0]), xl, xh);
+    SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[s0 + keep - 1]), yl, yh);
+    VH al = MEAMED_DIST(xl, m2l), bl = MEAMED_DIST(yl, m2l);
+    VH ah = MEAMED_DIST(xh, m2h), bh = MEAMED_DIST(yh, m2h);
+    if (kept) {
+      VH *w = ends[s0];
+      w[0] = xl, w[1] = xh, w[2] = al, w[3] = ah, w[4] = yl, w[5] = yh, w[6] = bl, w[7] = bh;
+    }
+    t_l = VMIN(VMAX(al, bl), t_l);
+    t_h = VMIN(VMAX(ah, bh), t_h);
   }
-  VM infinite = ~((t_l < inf) & (t_h < inf)); /* +Inf or NaN */
-  int64_t any = 0;
-  for (int l = 0; l < HW; ++l) any |= infinite[l];
   VH s[8] = {(VH){0}, (VH){0}, (VH){0}, (VH){0}, (VH){0}, (VH){0}, (VH){0}, (VH){0}};
-  if (any) /* a window must take a NaN or infinite value: rare, hostile data */
-    meamed_tally(v, n, m2l, m2h, t_l, t_h, 1, s);
-  else
-    meamed_tally(v, n, m2l, m2h, t_l, t_h, 0, s);
+  int core_below = 0;
+  if (c1 > c0) {
+    VH al, ah, bl, bh;
+    SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[c0]), al, ah);
+    SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[c1 - 1]), bl, bh);
+    VM above = ~((MEAMED_DIST(al, m2l) < t_l) & (MEAMED_DIST(ah, m2h) < t_h) &
+                 (MEAMED_DIST(bl, m2l) < t_l) & (MEAMED_DIST(bh, m2h) < t_h));
+    core_below = !ANY_LANE(above);
+  }
+#undef MEAMED_DIST
+  /* a window must take a NaN or infinite value: rare, hostile data */
+  const int nan_inf = !finite && ANY_LANE(~((t_l < inf) & (t_h < inf)));
+  /* in rank order: the ranks below the core, the core, the ranks above it
+   * (the kept distances already stand +Inf for NaN) */
+  if (kept) {
+    for (int64_t s0 = 0; s0 <= e; ++s0) {
+      const VH *w = ends[s0];
+      TALLY(w[2], t_l, w[0], s[0], s[1], s[2], s[3]);
+      TALLY(w[3], t_h, w[1], s[4], s[5], s[6], s[7]);
+    }
+  } else if (nan_inf) {
+    meamed_tally(v, 0, c0, m2l, m2h, t_l, t_h, 1, s);
+  } else {
+    meamed_tally(v, 0, c0, m2l, m2h, t_l, t_h, 0, s);
+  }
+  if (core_below) {
+    for (int64_t i = c0; i < c1; ++i) {
+      VH xl, xh;
+      SPLIT_TO_DOUBLE(KEYS_TO_FLOAT(v[i]), xl, xh);
+      s[0] += xl, s[4] += xh;
+    }
+    s[1] += (double)(c1 - c0), s[5] += (double)(c1 - c0);
+  } else if (nan_inf) {
+    meamed_tally(v, c0, c1, m2l, m2h, t_l, t_h, 1, s);
+  } else {
+    meamed_tally(v, c0, c1, m2l, m2h, t_l, t_h, 0, s);
+  }
+  if (kept) {
+    for (int64_t s0 = 0; s0 <= e; ++s0) {
+      const VH *w = ends[s0];
+      TALLY(w[6], t_l, w[4], s[0], s[1], s[2], s[3]);
+      TALLY(w[7], t_h, w[5], s[4], s[5], s[6], s[7]);
+    }
+  } else if (nan_inf) {
+    meamed_tally(v, c1, n, m2l, m2h, t_l, t_h, 1, s);
+  } else {
+    meamed_tally(v, c1, n, m2l, m2h, t_l, t_h, 0, s);
+  }
   for (int h = 0; h < 2; ++h) {
     const VH below = s[4 * h], nbelow = s[4 * h + 1], tied = s[4 * h + 2], ntied = s[4 * h + 3];
     VH sum = SELECT(ntied > 0.0, below + ((double)keep - nbelow) * (tied / ntied), below);
