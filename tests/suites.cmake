@@ -16,10 +16,16 @@ ragg_add_test(test_smea SOURCES test_smea.cc LABELS cpu)
 ragg_add_test(test_eigen SOURCES test_eigen.cc ${PROJECT_SOURCE_DIR}/host/solver/linalg.c LABELS cpu)
 target_compile_options(test_eigen PRIVATE -ffp-contract=off)
 target_include_directories(test_eigen PRIVATE ${PROJECT_SOURCE_DIR}/host)
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+# The parallel subset search (Brute, SMEA) and its unranking, likewise.
+ragg_add_test(test_subsets SOURCES test_subsets.cc ${PROJECT_SOURCE_DIR}/host/rules/brute.c
+              ${PROJECT_SOURCE_DIR}/host/rules/subsets.c ${PROJECT_SOURCE_DIR}/host/solver/linalg.c
+              LABELS cpu)
+target_include_directories(test_subsets PRIVATE ${PROJECT_SOURCE_DIR}/host)
+target_link_libraries(test_subsets PRIVATE OpenMP::OpenMP_C OpenMP::OpenMP_CXX)
 ragg_add_test(test_preagg SOURCES test_preagg.cc LABELS cpu)
 ragg_add_test(test_properties SOURCES test_properties.cc LABELS cpu)
 ragg_add_test(test_large SOURCES test_large.cc LABELS cpu slow)
-find_package(OpenMP REQUIRED COMPONENTS CXX)
 ragg_add_test(test_determinism SOURCES test_determinism.cc LABELS cpu)
 target_link_libraries(test_determinism PRIVATE OpenMP::OpenMP_CXX)
 if(NOT RAGG_SANITIZE) # the sanitizers interpose malloc themselves

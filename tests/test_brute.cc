@@ -40,3 +40,11 @@ TEST(Brute, LargerN) {
   check_shape(RAGG_RULE_BRUTE, {20, 37, 2}, 40, separated_fill());
   check_shape(RAGG_RULE_BRUTE, {14, 37, 6, RAGG_F16}, 41, separated_fill());
 }
+
+TEST(Brute, TiesAcrossTheThreadsRanges) { expect_tie_goes_to_the_first_subset(RAGG_RULE_BRUTE); }
+
+// Past the threshold of the parallel subset search, against the oracle.
+TEST(Brute, ManySubsets) {
+  check_shape(RAGG_RULE_BRUTE, {24, 9, 4}, 42, separated_fill());
+  check_shape(RAGG_RULE_BRUTE, {24, 9, 4}, 43, repeated_rows_fill());
+}

@@ -448,6 +448,28 @@ inline Filler repeated_rows_fill() {
   };
 }
 
+// Brute's and SMEA's tie rule where the CPU backend cuts the C(n, f) subsets
+// into ranges scanned on several threads (n = 24, f = 4: 10626 subsets, above
+// its threshold): rows 0, 21 and 22 far apart, the other 21 equal, so the 21
+// subsets of 20 equal rows tie at a diameter (and a top eigenvalue) of
+// exactly 0. The lexicographically smallest, rows 1-20, has rank C(23, 4) =
+// 8855 (the first subset without row 0); the others lie between it and the
+// last rank, over several ranges.
+inline void expect_tie_goes_to_the_first_subset(ragg_rule_t rule) {
+  const int64_t n = 24, f = 4, d = 6;
+  Context ctx;
+  ASSERT_EQ(ctx.status, RAGG_SUCCESS);
+  Inputs x(RAGG_F32, n, d);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < d; ++k)
+      x.set(i, k, i == 0 || i == 21 || i == 22 ? 100.0 * (double)(i + 1) + (double)k : 0.25);
+  const LibRun r = run_library(ctx.ctx, make_config(rule, f), x);
+  ASSERT_EQ(r.status, RAGG_SUCCESS) << r.error;
+  for (int64_t i = 0; i < n; ++i)
+    EXPECT_EQ(r.selected[(size_t)i], i >= 1 && i <= 20 ? 1 : 0) << "row " << i;
+  for (int64_t k = 0; k < d; ++k) EXPECT_EQ(r.out[(size_t)k], 0.25);
+}
+
 // Separated rows with rows 1, 3, 5... (up to `count`) made hostile of `kind`.
 inline Filler hostile_fill(int kind, int64_t count) {
   return [kind, count](Inputs &x, std::mt19937_64 &rng) {

@@ -23,3 +23,8 @@ TEST(Smea, SubsetLimit) {
 }
 
 TEST(Smea, LargerN) { check_shape(RAGG_RULE_SMEA, {16, 5, 3, RAGG_BF16}, 40, separated_fill()); }
+
+TEST(Smea, TiesAcrossTheThreadsRanges) { expect_tie_goes_to_the_first_subset(RAGG_RULE_SMEA); }
+
+// Past the threshold of the parallel subset search, against the oracle.
+TEST(Smea, ManySubsets) { check_shape(RAGG_RULE_SMEA, {20, 5, 3}, 41, separated_fill()); }

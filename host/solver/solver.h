@@ -9,7 +9,9 @@
  * backend and every rank derives bit-identical weights from bit-identical D.
  *
  * No allocation: the caller passes scratch of ragg_solver_scratch_doubles()
- * doubles and ragg_solver_scratch_ints() int64 values.
+ * doubles and ragg_solver_scratch_ints() int64 values. (The CPU backend's
+ * parallel subset search for Brute and SMEA allocates per-thread scratch,
+ * and runs the same scan in one thread where that fails.)
  */
 #ifndef RAGG_SOLVER_H
 #define RAGG_SOLVER_H
@@ -112,6 +114,30 @@ RAGG_HD void ragg_krum_scores(const double *D, int64_t ld, int64_t n, const unsi
 RAGG_HD int ragg_next_combination(int64_t *c, int64_t k, int64_t n);
 /* Binomial coefficient, saturating at INT64_MAX. */
 RAGG_HD int64_t ragg_binomial(int64_t n, int64_t k);
+/* The combination of k out of n with lexicographic rank r (0: 0 .. k-1). */
+RAGG_HD void ragg_unrank_combination(int64_t r, int64_t k, int64_t n, int64_t *c);
+
+/* A subset search's scan (Brute, SMEA): from the combination c holds on entry
+ * (k out of io->n), `count` combinations in lexicographic order; best <- the
+ * first with the smallest value that is not NaN, returned (NaN when every
+ * value was), *first_nan <- whether the first one's value was NaN. A whole
+ * search from rank 0 picks the first combination if its value is NaN (no
+ * value compares below a NaN), else the scan's best. */
+typedef double (*ragg_subset_scan_fn)(const ragg_rule_io_t *io, int64_t k, int64_t count,
+                                      int64_t *c, int64_t *best, double *scratch, int *first_nan);
+#if defined(_OPENMP) && !defined(__CUDACC__)
+/* The CPU backend's search over all `total` combinations, split into ranges
+ * of ranks scanned on OpenMP threads and combined in rank order, so the
+ * subset is the one a single scan finds. `work` estimates the operations;
+ * below a threshold, with one thread, or where its allocations (the ranges'
+ * results, scratch_doubles per thread) fail, it returns 0 and leaves the
+ * search to the caller's single scan. */
+int ragg_subsets_parallel(const ragg_rule_io_t *io, int64_t k, int64_t total, double work,
+                          ragg_subset_scan_fn scan, int64_t scratch_doubles, int64_t *best);
+#define RAGG_SUBSETS_PARALLEL(...) ragg_subsets_parallel(__VA_ARGS__)
+#else
+#define RAGG_SUBSETS_PARALLEL(...) 0
+#endif
 
 /* Shared pieces the rules use. */
 RAGG_HD void ragg_sort_doubles(double *v, int64_t n); /* ascending, NaN last */
