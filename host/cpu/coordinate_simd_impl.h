@@ -147,6 +147,28 @@ static inline __attribute__((always_inline)) void meamed_tally(const VEC *v, int
   }
 }
 
+/* meamed_tally with the select where a boundary distance is infinite */
+static inline __attribute__((always_inline)) void meamed_tally_either(const VEC *v, int64_t i0,
+                                                                      int64_t i1, VH m2l, VH m2h,
+                                                                      VH t_l, VH t_h, int nan_inf,
+                                                                      VH *s) {
+  if (nan_inf)
+    meamed_tally(v, i0, i1, m2l, m2h, t_l, t_h, 1, s);
+  else
+    meamed_tally(v, i0, i1, m2l, m2h, t_l, t_h, 0, s);
+}
+
+/* The tally of the window ends kept by meamed_tile: their lower ends (at =
+ * 0) or upper ends (at = 4), whose distances already stand +Inf for NaN. */
+static inline __attribute__((always_inline)) void tally_kept_ends(VH (*ends)[8], int64_t e, int at,
+                                                                  VH t_l, VH t_h, VH *s) {
+  for (int64_t s0 = 0; s0 <= e; ++s0) {
+    const VH *w = ends[s0] + at;
+    TALLY(w[2], t_l, w[0], s[0], s[1], s[2], s[3]);
+    TALLY(w[3], t_h, w[1], s[4], s[5], s[6], s[7]);
+  }
+}
+
 #ifndef ANY_LANE
 /* Whether any lane of a 64-bit mask vector is set (an including file may
  * define a faster one with its intrinsics). */
@@ -221,19 +243,11 @@ static inline void meamed_tile(const VEC *v, int64_t n, int64_t keep, double *re
 #undef MEAMED_DIST
   /* a window must take a NaN or infinite value: rare, hostile data */
   const int nan_inf = !finite && ANY_LANE(~((t_l < inf) & (t_h < inf)));
-  /* in rank order: the ranks below the core, the core, the ranks above it
-   * (the kept distances already stand +Inf for NaN) */
-  if (kept) {
-    for (int64_t s0 = 0; s0 <= e; ++s0) {
-      const VH *w = ends[s0];
-      TALLY(w[2], t_l, w[0], s[0], s[1], s[2], s[3]);
-      TALLY(w[3], t_h, w[1], s[4], s[5], s[6], s[7]);
-    }
-  } else if (nan_inf) {
-    meamed_tally(v, 0, c0, m2l, m2h, t_l, t_h, 1, s);
-  } else {
-    meamed_tally(v, 0, c0, m2l, m2h, t_l, t_h, 0, s);
-  }
+  /* in rank order: the ranks below the core, the core, the ranks above it */
+  if (kept)
+    tally_kept_ends(ends, e, 0, t_l, t_h, s);
+  else
+    meamed_tally_either(v, 0, c0, m2l, m2h, t_l, t_h, nan_inf, s);
   if (core_below) {
     for (int64_t i = c0; i < c1; ++i) {
       VH xl, xh;
@@ -241,22 +255,13 @@ static inline void meamed_tile(const VEC *v, int64_t n, int64_t keep, double *re
       s[0] += xl, s[4] += xh;
     }
     s[1] += (double)(c1 - c0), s[5] += (double)(c1 - c0);
-  } else if (nan_inf) {
-    meamed_tally(v, c0, c1, m2l, m2h, t_l, t_h, 1, s);
   } else {
-    meamed_tally(v, c0, c1, m2l, m2h, t_l, t_h, 0, s);
+    meamed_tally_either(v, c0, c1, m2l, m2h, t_l, t_h, nan_inf, s);
   }
-  if (kept) {
-    for (int64_t s0 = 0; s0 <= e; ++s0) {
-      const VH *w = ends[s0];
-      TALLY(w[6], t_l, w[4], s[0], s[1], s[2], s[3]);
-      TALLY(w[7], t_h, w[5], s[4], s[5], s[6], s[7]);
-    }
-  } else if (nan_inf) {
-    meamed_tally(v, c1, n, m2l, m2h, t_l, t_h, 1, s);
-  } else {
-    meamed_tally(v, c1, n, m2l, m2h, t_l, t_h, 0, s);
-  }
+  if (kept)
+    tally_kept_ends(ends, e, 4, t_l, t_h, s);
+  else
+    meamed_tally_either(v, c1, n, m2l, m2h, t_l, t_h, nan_inf, s);
   for (int h = 0; h < 2; ++h) {
     const VH below = s[4 * h], nbelow = s[4 * h + 1], tied = s[4 * h + 2], ntied = s[4 * h + 3];
     VH sum = SELECT(ntied > 0.0, below + ((double)keep - nbelow) * (tied / ntied), below);
