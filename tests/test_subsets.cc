@@ -72,6 +72,9 @@ TEST(Subsets, UnrankGivesTheCombinationOfEachRank) {
         ragg_unrank_combination((int64_t)r, k, n, c.data());
         ASSERT_EQ(c, all[r]) << "n " << n << " k " << k << " rank " << r;
       }
+      // a rank past the last ends at the last combination (and returns)
+      ragg_unrank_combination((int64_t)all.size(), k, n, c.data());
+      EXPECT_EQ(c, all.back()) << "n " << n << " k " << k;
     }
 }
 

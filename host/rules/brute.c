@@ -30,8 +30,9 @@ RAGG_HD int ragg_next_combination(int64_t *c, int64_t k, int64_t n) {
 RAGG_HD void ragg_unrank_combination(int64_t r, int64_t k, int64_t n, int64_t *c) {
   int64_t x = 0;
   for (int64_t i = 0; i < k; ++i, ++x) {
-    /* ragg_binomial(n - x - 1, k - i - 1) combinations put x at position i */
-    for (int64_t with = ragg_binomial(n - x - 1, k - i - 1); r >= with;
+    /* ragg_binomial(n - x - 1, k - i - 1) combinations put x at position i;
+     * x stops at n - k + i, where a rank past the last would end */
+    for (int64_t with = ragg_binomial(n - x - 1, k - i - 1); r >= with && x < n - k + i;
          ++x, with = ragg_binomial(n - x - 1, k - i - 1))
       r -= with;
     c[i] = x;
