@@ -14,6 +14,7 @@
 typedef struct plan {
   int64_t n, L, nm, d;
   int need_dist, pre, inpass, materialize;
+  int norms_only;  /* the pre-step's clipping needs the norms alone (no NNM) */
   int solver;      /* the n x n solver or the pre-step's transform runs */
   int anchor_only; /* centered clipping's one step from v_0 reads ||x_i - v_0|| alone */
 } plan_t;
@@ -28,6 +29,12 @@ static void make_plan(const ragg_config_t *cfg, const ragg_report_t *report, int
   pl->pre = ragg_has_prestep(&p);
   pl->nm = ragg_mixed_rows(&p, n);
   pl->need_dist = ragg_plan_needs_distances(cfg, report);
+  /* a coordinate-wise rule or the mean behind norm clipping or ARC (and
+   * bucketing): the transform reads the norms alone, one read's worth of
+   * arithmetic instead of the n x n pass (the same bits) */
+  pl->norms_only = pl->need_dist && !ragg_rule_needs_distances((int)cfg->rule) &&
+                   cfg->mix != RAGG_MIX_NNM &&
+                   !(cfg->rule == RAGG_RULE_MEAN && report && report->scores);
   pl->solver = pl->need_dist || pl->pre;
   pl->inpass = pl->pre && ragg_cpu_mixes_in_pass(cfg, n, pl->nm);
   pl->anchor_only = cfg->rule == RAGG_RULE_CENTERED_CLIP && cfg->iters == 1 && !pl->pre &&
@@ -125,8 +132,10 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
       D[n * L + n] = 0.0;
       N[n] = 0.0;
     } else {
-      if (ragg_cpu_distances(in->dtype, rows, L, d, cfg->distances,
-                             pl.anchor_only ? RAGG_PAIRS_LAST : RAGG_PAIRS_ALL, D, N,
+      int pairs = pl.anchor_only  ? RAGG_PAIRS_LAST
+                  : pl.norms_only ? RAGG_PAIRS_DIAG
+                                  : RAGG_PAIRS_ALL;
+      if (ragg_cpu_distances(in->dtype, rows, L, d, cfg->distances, pairs, D, N,
                              (double *)(ws + lo.parts)))
         return ragg_set_error(ctx, RAGG_ERR_OUT_OF_MEMORY,
                               "ragg_aggregate: out of memory in the Gram pass");
@@ -152,11 +161,13 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
   const void *const *crow = rows;
   ragg_dtype_t ct = in->dtype;
   int64_t cn = n;
-  int mean_pre = cfg->rule == RAGG_RULE_MEAN && pl.pre && !pl.need_dist;
-  if (pl.materialize || pl.inpass || mean_pre) {
-    if (!pl.need_dist) { /* bucketing alone needs no distances */
+  /* the mean without its distance scores: W^T (1/n') straight from the transform */
+  const int mean_alone = cfg->rule == RAGG_RULE_MEAN && (!pl.need_dist || pl.norms_only);
+  if (pl.materialize || pl.inpass || (mean_alone && pl.pre)) {
+    if (!pl.need_dist) /* bucketing alone needs no distances */
       D = N = NULL;
-    }
+    if (pl.norms_only) /* nor clipping: the norms alone */
+      D = NULL;
     io.D = D;
     io.N = N;
     ragg_build_transform(&p, &io);
@@ -194,7 +205,7 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
     return RAGG_SUCCESS;
   }
 
-  if (cfg->rule == RAGG_RULE_MEAN && !pl.need_dist) {
+  if (mean_alone) {
     /* behind bucketing: the mean of the n' group means as weights over the
      * inputs, the sums ragg_solve forms when distances are at hand */
     double *beta = io.scratch;
