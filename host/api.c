@@ -145,6 +145,11 @@ int ragg_plan_needs_distances(const ragg_config_t *cfg, const ragg_report_t *rep
   return cfg->rule == RAGG_RULE_MEAN && report && report->scores;
 }
 
+int ragg_plan_norms_only(const ragg_config_t *cfg, const ragg_report_t *report) {
+  return !ragg_rule_needs_distances((int)cfg->rule) && cfg->mix != RAGG_MIX_NNM &&
+         !(cfg->rule == RAGG_RULE_MEAN && report && report->scores);
+}
+
 /* ---- contexts ---------------------------------------------------------- */
 
 ragg_status_t ragg_context_create(ragg_context_t **ctx, ragg_backend_t backend, int device) {

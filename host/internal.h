@@ -48,6 +48,10 @@ ragg_status_t ragg_user_workspace(ragg_context_t *ctx, size_t bytes, void **ws);
 void ragg_params_from_config(const ragg_config_t *cfg, ragg_solve_params_t *p);
 /* Whether the call needs the n x n distances (Gram or direct pass). */
 int ragg_plan_needs_distances(const ragg_config_t *cfg, const ragg_report_t *report);
+/* Whether the distances such a call needs are the norms alone (the pass's
+ * diagonal): a coordinate-wise rule or the mean behind norm clipping, ARC or
+ * bucketing (not NNM), without the mean's distance scores. */
+int ragg_plan_norms_only(const ragg_config_t *cfg, const ragg_report_t *report);
 
 /* CPU backend. */
 size_t ragg_cpu_workspace_size(const ragg_config_t *cfg, ragg_dtype_t dtype, int64_t n, int64_t d);

@@ -32,9 +32,7 @@ static void make_plan(const ragg_config_t *cfg, const ragg_report_t *report, int
   /* a coordinate-wise rule or the mean behind norm clipping or ARC (and
    * bucketing): the transform reads the norms alone, one read's worth of
    * arithmetic instead of the n x n pass (the same bits) */
-  pl->norms_only = pl->need_dist && !ragg_rule_needs_distances((int)cfg->rule) &&
-                   cfg->mix != RAGG_MIX_NNM &&
-                   !(cfg->rule == RAGG_RULE_MEAN && report && report->scores);
+  pl->norms_only = pl->need_dist && ragg_plan_norms_only(cfg, report);
   pl->solver = pl->need_dist || pl->pre;
   pl->inpass = pl->pre && ragg_cpu_mixes_in_pass(cfg, n, pl->nm);
   pl->anchor_only = cfg->rule == RAGG_RULE_CENTERED_CLIP && cfg->iters == 1 && !pl->pre &&

@@ -262,7 +262,9 @@ static void shard_plan(const ragg_config_t *cfg, const ragg_report_t *report, in
   int64_t L = P + (cfg->rule == RAGG_RULE_CENTERED_CLIP);
   int pre = ragg_has_prestep(&p);
   *nm = ragg_mixed_rows(&p, P);
-  /* Every pre-step reads the norms (excluded rows get weight 0), bucketing too. */
+  /* Every pre-step takes the distances' path (the mean behind one goes
+   * through the solver); where the transform reads the norms alone
+   * (ragg_plan_norms_only) the pass forms only those. */
   *need_dist = ragg_plan_needs_distances(cfg, report) || pre;
   *materialize = pre && !ragg_cpu_mixes_in_pass(cfg, P, *nm) &&
                  (ragg_rule_is_coordinatewise((int)cfg->rule) || cfg->rule == RAGG_RULE_BULYAN);
@@ -295,7 +297,7 @@ static void shard_plan(const ragg_config_t *cfg, const ragg_report_t *report, in
  * every rank. Centered clipping without cc_center puts the origin at point P,
  * as the CPU backend does. */
 static ragg_status_t global_distances(const ragg_config_t *cfg, ragg_transport_t *t, ragg_dtype_t dt,
-                                      const shard_t *s, int anchor_row, char *ws,
+                                      const shard_t *s, int anchor_row, int pairs, char *ws,
                                       const shard_layout_t *lo) {
   int64_t P = s->P, L = P + (cfg->rule == RAGG_RULE_CENTERED_CLIP);
   int64_t Lg = anchor_row ? L : P; /* rows that carry data */
@@ -305,8 +307,8 @@ static ragg_status_t global_distances(const ragg_config_t *cfg, ragg_transport_t
    * in the all-reduce, adding zeros and a failure count behind the sums, so
    * that every rank returns the same status instead of waiting or going on
    * with partial sums. */
-  int failed = s->c > 0 && ragg_cpu_gram_raw(dt, s->rows, Lg, s->c, cfg->distances, RAGG_PAIRS_ALL,
-                                             R, (double *)(ws + lo->parts));
+  int failed = s->c > 0 && ragg_cpu_gram_raw(dt, s->rows, Lg, s->c, cfg->distances, pairs, R,
+                                             (double *)(ws + lo->parts));
   if (s->c <= 0 || failed) memset(R, 0, sizeof(double) * (size_t)(Lg * Lg));
   R[Lg * Lg] = failed ? 1.0 : 0.0;
   ragg_status_t st = t->allreduce_sum_f64(t, R, (size_t)(Lg * Lg + 1));
@@ -352,7 +354,10 @@ static ragg_status_t shard_aggregate(ragg_context_t *ctx, const ragg_config_t *c
   int64_t *icnt = (int64_t *)(cbuf + L);
   ragg_status_t st;
   if (need_dist) {
-    st = global_distances(cfg, t, dt, s, anchor_row, ws, lo);
+    /* behind clipping, ARC or bucketing a coordinate-wise rule or the mean
+     * reads the norms alone: the shards' diagonals (the same bits) */
+    int pairs = ragg_plan_norms_only(cfg, report) ? RAGG_PAIRS_DIAG : RAGG_PAIRS_ALL;
+    st = global_distances(cfg, t, dt, s, anchor_row, pairs, ws, lo);
     if (st != RAGG_SUCCESS) return st;
   }
   if (report && report->nonfinite) {
