@@ -204,8 +204,9 @@ ragg_status_t ragg_cpu_aggregate(ragg_context_t *ctx, const ragg_config_t *cfg,
   }
 
   if (mean_alone) {
-    /* behind bucketing: the mean of the n' group means as weights over the
-     * inputs, the sums ragg_solve forms when distances are at hand */
+    /* behind bucketing, clipping or ARC: the mean of the n' transformed rows
+     * as weights over the inputs, the sums ragg_solve forms when distances
+     * are at hand */
     double *beta = io.scratch;
     for (int64_t i = 0; i < pl.nm; ++i) beta[i] = 1.0 / (double)pl.nm;
     ragg_weights_over_inputs(&p, &io, beta, pl.nm);
