@@ -21,6 +21,7 @@ int ragg_subsets_parallel(const ragg_rule_io_t *io, int64_t k, int64_t total, do
   if (threads < 2 || total < 2 || work < RAGG_SUBSETS_PARALLEL_WORK) return 0;
   int64_t ranges = RANGES_PER_THREAD * (int64_t)threads;
   if (ranges > total) ranges = total;
+  const int64_t each = total / ranges, extra = total % ranges; /* the first `extra` take one more */
   int64_t *combos = (int64_t *)malloc(sizeof(int64_t) * (size_t)(2 * k * ranges));
   double *value = (double *)malloc(sizeof(double) * (size_t)ranges);
   int *first_nan = (int *)malloc(sizeof(int) * (size_t)ranges);
@@ -37,7 +38,6 @@ int ragg_subsets_parallel(const ragg_rule_io_t *io, int64_t k, int64_t total, do
 #pragma omp for schedule(dynamic, 1)
       for (int64_t q = 0; q < ranges; ++q) {
         if (scratch_doubles && !scratch) continue;
-        int64_t each = total / ranges, extra = total % ranges;
         int64_t r0 = q * each + (q < extra ? q : extra), count = each + (q < extra);
         int64_t *c = combos + 2 * k * q;
         ragg_unrank_combination(r0, k, io->n, c);
