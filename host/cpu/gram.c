@@ -14,6 +14,13 @@ enum { BLOCK = 512, LANES = 8 };
  * 18-20 ms, n = 16 32-37 -> 25-27 ms; into L1, 4 or 8 blocks ahead gained
  * less; 16 ahead the same; at n >= 32, 2048-value blocks, nothing) */
 enum { PF_BLOCKS = 8, PF_MAX_BS = 256 };
+/* Longer blocks (n >= 17) from memory: the tile kernels fetch the part's
+ * next block, a line every PF_STEPS steps, while they form this block's
+ * pairs, so the next widening does not wait on memory (AVX-512 EPYC,
+ * 256 MiB, Krum: n = 32 39.1 -> 36.5 ms, n = 64 68.3 -> 62.0 ms; the AVX2
+ * kernels at n = 64 149 -> 108 ms; in cache the same; towards L2 rather
+ * than L1 gained about half as much with the AVX-512 kernels). */
+enum { PF_STEPS = 4 };
 
 int64_t ragg_cpu_gram_parts(int64_t L, int64_t d) {
   int64_t parts = (d + 8 * BLOCK - 1) / (8 * BLOCK);
@@ -69,6 +76,46 @@ RAGG_CLONES static void load_block(ragg_dtype_t t, const void *const *rows, int6
     for (int64_t k = len; k < bs; ++k) b[k] = 0.0;
   }
 }
+
+/* The next block's rows, handed to the tile kernels a stretch at a time. */
+typedef struct {
+  const void *const *rows;
+  size_t es, bytes; /* bytes of the next block in each row; 0: nothing to fetch */
+  int64_t k0, r;    /* the next block's first value; the row being fetched */
+  size_t off;       /* bytes of row r already handed out */
+} next_block_t;
+
+typedef struct {
+  const char *p;
+  int64_t lines;
+} fetch_t;
+
+/* The next stretch: up to `lines` cache lines of one row. */
+static fetch_t next_stretch(next_block_t *nb, int64_t L, int64_t lines) {
+  fetch_t f = {NULL, 0};
+  if (nb->bytes == 0 || nb->r >= L) return f;
+  f.p = (const char *)nb->rows[nb->r] + (size_t)nb->k0 * nb->es + nb->off;
+  size_t left = nb->bytes - nb->off, take = (size_t)lines * 64;
+  if (take >= left) {
+    take = left;
+    nb->r++;
+    nb->off = 0;
+  } else {
+    nb->off += take;
+  }
+  f.lines = (int64_t)((take + 63) / 64);
+  return f;
+}
+
+/* In a tile kernel's loop over k: a line of the stretch every PF_STEPS steps. */
+#define FETCH_TICK(f, k)                                        \
+  do {                                                          \
+    if ((f).lines > 0 && ((k) & (PF_STEPS * LANES - 1)) == 0) { \
+      __builtin_prefetch((f).p, 0, 3);                          \
+      (f).p += 64;                                              \
+      --(f).lines;                                              \
+    }                                                           \
+  } while (0)
 
 /* LANES accumulators per pair (one vector of doubles, whatever the ISA makes
  * of it), reduced in a fixed order. */
@@ -139,11 +186,12 @@ RAGG_CLONES static void block_pair(const double *buf, int64_t bs, int64_t i, int
 }
 
 RAGG_CLONES static void block_tile4x4(const double *buf, int64_t bs, int64_t i, int64_t j0,
-                                      int direct, double *G, int64_t L) {
+                                      int direct, double *G, int64_t L, fetch_t f) {
   v8d c[4][4] = {{{0}}};
   const double *a0 = buf + i * bs, *a1 = a0 + bs, *a2 = a1 + bs, *a3 = a2 + bs;
   const double *b0 = buf + j0 * bs, *b1 = b0 + bs, *b2 = b1 + bs, *b3 = b2 + bs;
   for (int64_t k = 0; k < bs; k += LANES) {
+    FETCH_TICK(f, k);
     v8d x[4] = {load8(a0 + k), load8(a1 + k), load8(a2 + k), load8(a3 + k)};
     v8d y[4] = {load8(b0 + k), load8(b1 + k), load8(b2 + k), load8(b3 + k)};
     for (int r = 0; r < 4; ++r)
@@ -201,10 +249,11 @@ RAGG_CLONES static void half_pair(const double *buf, int64_t bs, int64_t i, int6
 
 /* Rows i, i+1 against columns j0, j0+1: 8 accumulators, 4 loads per half. */
 RAGG_CLONES static void half_tile2x2(const double *buf, int64_t bs, int64_t i, int64_t j0,
-                                     int direct, double *G, int64_t L) {
+                                     int direct, double *G, int64_t L, fetch_t f) {
   v4d lo[2][2] = {{{0}}}, hi[2][2] = {{{0}}};
   const double *a0 = buf + i * bs, *a1 = a0 + bs, *b0 = buf + j0 * bs, *b1 = b0 + bs;
   for (int64_t k = 0; k < bs; k += LANES) {
+    FETCH_TICK(f, k);
     v4d x0 = load4(a0 + k), x1 = load4(a1 + k), y0 = load4(b0 + k), y1 = load4(b1 + k);
     HALF_STEP(lo[0][0], x0, y0);
     HALF_STEP(lo[0][1], x0, y1);
@@ -235,8 +284,9 @@ static int wide_vectors(void) {
 /* One block's contribution to the upper triangle of G (diagonal included),
  * or to the pairs `pairs` names (a pair's sum is the same whichever kernel
  * forms it). */
-static void gram_block(const double *buf, int64_t bs, int64_t L, int direct, int pairs,
-                       int wide, double *G) {
+static void gram_block(const double *buf, int64_t bs, int64_t L, int direct, int pairs, int wide,
+                       double *G, next_block_t *nb) {
+  const int64_t lines = bs / (PF_STEPS * LANES); /* a stretch: one tile's worth */
   void (*pair)(const double *, int64_t, int64_t, int64_t, int, double *) =
       wide ? block_pair : half_pair;
   int64_t i = 0;
@@ -250,7 +300,8 @@ static void gram_block(const double *buf, int64_t bs, int64_t L, int direct, int
   for (; wide && i + 4 <= L; i += 4) {
     block_diag4(buf, bs, i, direct, G, L);
     int64_t j = i + 4;
-    for (; j + 4 <= L; j += 4) block_tile4x4(buf, bs, i, j, direct, G, L);
+    for (; j + 4 <= L; j += 4)
+      block_tile4x4(buf, bs, i, j, direct, G, L, next_stretch(nb, L, lines));
     for (; j < L; ++j)
       for (int64_t r = 0; r < 4; ++r) pair(buf, bs, i + r, j, direct, G + (i + r) * L);
   }
@@ -263,7 +314,8 @@ static void gram_block(const double *buf, int64_t bs, int64_t L, int direct, int
     if (wide)
       for (; j + 4 <= L; j += 4) block_tile2x4(buf, bs, i, j, direct, G, L);
     else
-      for (; j + 2 <= L; j += 2) half_tile2x2(buf, bs, i, j, direct, G, L);
+      for (; j + 2 <= L; j += 2)
+        half_tile2x2(buf, bs, i, j, direct, G, L, next_stretch(nb, L, lines));
     for (; j < L; ++j) {
       pair(buf, bs, i, j, direct, Gi);
       pair(buf, bs, i + 1, j, direct, Gi1);
@@ -296,7 +348,10 @@ int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_
       for (int64_t b = b0; b < b1; ++b) {
         int64_t k0 = b * bs, len = d - k0 < bs ? d - k0 : bs;
         load_block(t, rows, L, k0, len, bs, buf, pf_end);
-        gram_block(buf, bs, L, mode == RAGG_DISTANCES_DIRECT, pairs, wide, G);
+        next_block_t nb = {rows, ragg_dtype_size(t), 0, k0 + bs, 0, 0};
+        if (bs > PF_MAX_BS && b + 1 < b1) /* the part's next block */
+          nb.bytes = (size_t)(d - nb.k0 < bs ? d - nb.k0 : bs) * nb.es;
+        gram_block(buf, bs, L, mode == RAGG_DISTANCES_DIRECT, pairs, wide, G, &nb);
       }
     }
     free(buf);
