@@ -349,7 +349,10 @@ int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_
         int64_t k0 = b * bs, len = d - k0 < bs ? d - k0 : bs;
         load_block(t, rows, L, k0, len, bs, buf, pf_end);
         next_block_t nb = {rows, ragg_dtype_size(t), 0, k0 + bs, 0, 0};
-        if (bs > PF_MAX_BS && b + 1 < b1) /* the part's next block */
+        /* The next block, the next part's first after the part's last: a
+         * static schedule gives each thread one run of parts, so it is this
+         * thread's next but at the end of its run. */
+        if (bs > PF_MAX_BS && b + 1 < nblocks)
           nb.bytes = (size_t)(d - nb.k0 < bs ? d - nb.k0 : bs) * nb.es;
         gram_block(buf, bs, L, mode == RAGG_DISTANCES_DIRECT, pairs, wide, G, &nb);
       }
