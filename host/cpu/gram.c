@@ -150,7 +150,7 @@ typedef double v8d __attribute__((vector_size(LANES * sizeof(double))));
  * the pair's LANES sums in A (L x L x LANES doubles), which are reduced once
  * at the end of the part (a reduction per block and pair costs about as much
  * as a short block's products: Krum n = 16, AVX-512 EPYC, 4 MiB in cache
- * 0.35 -> 0.30 ms, 256 MiB 26.5 -> 23.2 ms); with long blocks, reduced
+ * 0.39 -> 0.31 ms, 256 MiB 26.6 -> 23.2 ms); with long blocks, reduced
  * into G block by block. */
 typedef struct {
   double *G, *A;
