@@ -23,6 +23,18 @@ ragg_add_test(test_subsets SOURCES test_subsets.cc ${PROJECT_SOURCE_DIR}/host/ru
               LABELS cpu)
 target_include_directories(test_subsets PRIVATE ${PROJECT_SOURCE_DIR}/host)
 target_link_libraries(test_subsets PRIVATE OpenMP::OpenMP_C OpenMP::OpenMP_CXX)
+# The CPU Gram pass on its own: linked from the library's objects (with the
+# CUDA backend's, where it is built, which the API objects call into).
+add_executable(test_gram test_gram.cc $<TARGET_OBJECTS:ragg_core>)
+target_include_directories(test_gram PRIVATE ${PROJECT_SOURCE_DIR}/host ${PROJECT_SOURCE_DIR}/include)
+target_link_libraries(test_gram PRIVATE OpenMP::OpenMP_C OpenMP::OpenMP_CXX m GTest::gtest
+                      GTest::gtest_main)
+if(TARGET ragg_cuda)
+  target_link_libraries(test_gram PRIVATE ragg_cuda)
+endif()
+target_compile_options(test_gram PRIVATE ${RAGG_WARN_FLAGS})
+add_test(NAME test_gram COMMAND test_gram)
+set_tests_properties(test_gram PROPERTIES LABELS cpu TIMEOUT 900)
 ragg_add_test(test_preagg SOURCES test_preagg.cc LABELS cpu)
 ragg_add_test(test_properties SOURCES test_properties.cc LABELS cpu)
 ragg_add_test(test_large SOURCES test_large.cc LABELS cpu slow)

@@ -117,4 +117,37 @@ TEST(Determinism, GramKernelsAgreeAcrossVectorWidths) {
   }
 }
 
+// The mean behind norm clipping or ARC reads the norms alone without a
+// report, and runs the whole Gram pass when a report asks for its distance
+// scores: asking for the report must not change the output (test_gram checks
+// the norms themselves bit for bit).
+TEST(Determinism, ClippedMeanIsTheSameWithAndWithoutAReport) {
+  for (int64_t n : {5, 8, 13, 16, 17, 40}) {
+    const int64_t d = 30011;
+    const std::vector<float> x = inputs(n, d);
+    for (int pre : {0, 1}) {
+      SCOPED_TRACE("n=" + std::to_string(n) + (pre ? " ARC" : " clip_norm"));
+      ragg_context_t *ctx = nullptr;
+      ASSERT_EQ(ragg_context_create(&ctx, RAGG_BACKEND_CPU, 0), RAGG_SUCCESS);
+      ragg_config_t cfg;
+      ragg_config_init(&cfg, RAGG_RULE_MEAN, 1);
+      if (pre)
+        cfg.adaptive_clip = 1;
+      else
+        cfg.clip_norm = 50.0;  // below the honest rows' norms (about sqrt(d)): every row is scaled
+      std::vector<float> with(d), without(d);
+      std::vector<double> scores(n);
+      ragg_report_t rep{n, scores.data(), nullptr, nullptr, nullptr};
+      ASSERT_EQ(ragg_aggregate(ctx, &cfg, RAGG_F32, x.data(), n, d, d, with.data(), &rep),
+                RAGG_SUCCESS)
+          << ragg_last_error(ctx);
+      ASSERT_EQ(ragg_aggregate(ctx, &cfg, RAGG_F32, x.data(), n, d, d, without.data(), nullptr),
+                RAGG_SUCCESS)
+          << ragg_last_error(ctx);
+      ragg_context_destroy(ctx);
+      EXPECT_EQ(std::memcmp(with.data(), without.data(), sizeof(float) * d), 0);
+    }
+  }
+}
+
 }  // namespace

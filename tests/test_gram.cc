@@ -1,0 +1,142 @@
+// The CPU Gram pass on its own (librobustagg does not export it, so the
+// test links the library's objects): its raw sums against a definition-level
+// sum in long double, and the promises the rest of the library builds on:
+// a pair's sum has the same bits whichever kernel forms it (all pairs, the
+// diagonal alone for the norms-only pass, the diagonal and the last column
+// for distances to an anchor), whatever the vector width and thread count.
+// The sizes straddle the pass's shapes: 4 x 4 tiles and leftovers, short
+// blocks with kept lane sums (n <= 16) and long blocks (n >= 17), a row of
+// one partial block, and rows of many parts.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "cpu/cpu.h"
+}
+
+namespace {
+
+struct Rows {
+  std::vector<float> f32;
+  std::vector<uint16_t> bf16;  // the upper halves of f32: exact bf16 values
+  int64_t n, d;
+  const void *row(ragg_dtype_t t, int64_t i) const {
+    return t == RAGG_F32 ? (const void *)(f32.data() + i * d) : (const void *)(bf16.data() + i * d);
+  }
+  double value(ragg_dtype_t t, int64_t i, int64_t k) const {
+    if (t == RAGG_F32) return f32[i * d + k];
+    uint32_t u = (uint32_t)bf16[i * d + k] << 16;
+    float v;
+    std::memcpy(&v, &u, sizeof v);
+    return v;
+  }
+};
+
+Rows make_rows(int64_t n, int64_t d, uint64_t seed) {
+  Rows x{std::vector<float>(n * d), std::vector<uint16_t>(n * d), n, d};
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  for (int64_t i = 0; i < n * d; ++i) {
+    float v = g(rng) * (i / d == 1 ? 1e4f : 1.0f);  // one row far larger than the rest
+    x.f32[i] = v;
+    uint32_t u;
+    std::memcpy(&u, &v, sizeof u);
+    x.bf16[i] = (uint16_t)(u >> 16);
+  }
+  return x;
+}
+
+std::vector<double> gram(const Rows &x, ragg_dtype_t t, ragg_distances_t mode, int pairs,
+                         int threads) {
+  omp_set_num_threads(threads);
+  std::vector<const void *> rows(x.n);
+  for (int64_t i = 0; i < x.n; ++i) rows[i] = x.row(t, i);
+  std::vector<double> R(x.n * x.n, -1.0),
+      parts((size_t)(ragg_cpu_gram_parts(x.n, x.d) * x.n * x.n));
+  EXPECT_EQ(ragg_cpu_gram_raw(t, rows.data(), x.n, x.d, mode, pairs, R.data(), parts.data()), 0);
+  return R;
+}
+
+bool same_bits(double a, double b) {
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
+bool same_bits(const std::vector<double> &a, const std::vector<double> &b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), sizeof(double) * a.size()) == 0;
+}
+
+struct SimdLevel {
+  explicit SimdLevel(const char *level) { setenv("RAGG_CPU_SIMD", level, 1); }
+  ~SimdLevel() { unsetenv("RAGG_CPU_SIMD"); }
+};
+
+const int64_t kCounts[] = {1, 2, 5, 8, 13, 16, 17, 23, 40};
+const int64_t kLengths[] = {1, 7, 389, 30011};
+
+TEST(GramPass, RawSumsMatchTheDefinition) {
+  for (int64_t n : kCounts)
+    for (int64_t d : kLengths)
+      for (ragg_dtype_t t : {RAGG_F32, RAGG_BF16})
+        for (ragg_distances_t mode : {RAGG_DISTANCES_GRAM, RAGG_DISTANCES_DIRECT}) {
+          SCOPED_TRACE("n=" + std::to_string(n) + " d=" + std::to_string(d) +
+                       (t == RAGG_F32 ? " f32" : " bf16") + (mode ? " direct" : " gram"));
+          const Rows x = make_rows(n, d, 1000 + (uint64_t)(n * 7 + d));
+          const std::vector<double> R = gram(x, t, mode, RAGG_PAIRS_ALL, 2);
+          for (int64_t i = 0; i < n; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+              if (j < i) {  // the lower triangle is not formed
+                EXPECT_EQ(R[i * n + j], 0.0);
+                continue;
+              }
+              // direct mode sums squared differences off the diagonal,
+              // products on it
+              long double s = 0.0L, mag = 0.0L;
+              for (int64_t k = 0; k < d; ++k) {
+                const long double a = x.value(t, i, k), b = x.value(t, j, k);
+                const long double term =
+                    (mode == RAGG_DISTANCES_DIRECT && i != j) ? (a - b) * (a - b) : a * b;
+                s += term;
+                mag += std::fabs(term);
+              }
+              // double sums of d terms: within d ulps of the magnitude
+              const double tol = 4.0 * (double)d * 1.2e-16 * (double)mag + 1e-300;
+              EXPECT_NEAR(R[i * n + j], (double)s, tol) << "pair " << i << "," << j;
+            }
+        }
+}
+
+TEST(GramPass, EachPairHasTheSameBitsWhicheverKernelFormsIt) {
+  for (int64_t n : kCounts)
+    for (int64_t d : kLengths)
+      for (ragg_dtype_t t : {RAGG_F32, RAGG_BF16})
+        for (ragg_distances_t mode : {RAGG_DISTANCES_GRAM, RAGG_DISTANCES_DIRECT}) {
+          SCOPED_TRACE("n=" + std::to_string(n) + " d=" + std::to_string(d) +
+                       (t == RAGG_F32 ? " f32" : " bf16") + (mode ? " direct" : " gram"));
+          const Rows x = make_rows(n, d, 2000 + (uint64_t)(n * 7 + d));
+          const std::vector<double> all = gram(x, t, mode, RAGG_PAIRS_ALL, 2),
+                                    diag = gram(x, t, mode, RAGG_PAIRS_DIAG, 2),
+                                    last = gram(x, t, mode, RAGG_PAIRS_LAST, 2);
+          for (int64_t i = 0; i < n; ++i) {
+            EXPECT_TRUE(same_bits(diag[i * n + i], all[i * n + i])) << "norm " << i << ", diagonal";
+            EXPECT_TRUE(same_bits(last[i * n + i], all[i * n + i])) << "norm " << i << ", last";
+            EXPECT_TRUE(same_bits(last[i * n + n - 1], all[i * n + n - 1]))
+                << "pair " << i << ",last";
+          }
+          for (int threads : {1, 3})
+            EXPECT_TRUE(same_bits(gram(x, t, mode, RAGG_PAIRS_ALL, threads), all))
+                << threads << " threads";
+          SimdLevel avx2("avx2");
+          EXPECT_TRUE(same_bits(gram(x, t, mode, RAGG_PAIRS_ALL, 2), all)) << "RAGG_CPU_SIMD=avx2";
+          EXPECT_TRUE(same_bits(gram(x, t, mode, RAGG_PAIRS_DIAG, 2), diag))
+              << "RAGG_CPU_SIMD=avx2";
+        }
+}
+
+}  // namespace
