@@ -77,66 +77,63 @@ struct SimdLevel {
   ~SimdLevel() { unsetenv("RAGG_CPU_SIMD"); }
 };
 
-const int64_t kCounts[] = {1, 2, 5, 8, 13, 16, 17, 23, 40};
-const int64_t kLengths[] = {1, 7, 389, 30011};
-
-TEST(GramPass, RawSumsMatchTheDefinition) {
-  for (int64_t n : kCounts)
-    for (int64_t d : kLengths)
+// Every shape: n rows of d values, each dtype and distance mode.
+template <class Body>
+void for_each_shape(uint64_t seed, Body body) {
+  for (int64_t n : {1, 2, 5, 8, 13, 16, 17, 23, 40})
+    for (int64_t d : {1, 7, 389, 30011})
       for (ragg_dtype_t t : {RAGG_F32, RAGG_BF16})
         for (ragg_distances_t mode : {RAGG_DISTANCES_GRAM, RAGG_DISTANCES_DIRECT}) {
           SCOPED_TRACE("n=" + std::to_string(n) + " d=" + std::to_string(d) +
                        (t == RAGG_F32 ? " f32" : " bf16") + (mode ? " direct" : " gram"));
-          const Rows x = make_rows(n, d, 1000 + (uint64_t)(n * 7 + d));
-          const std::vector<double> R = gram(x, t, mode, RAGG_PAIRS_ALL, 2);
-          for (int64_t i = 0; i < n; ++i)
-            for (int64_t j = 0; j < n; ++j) {
-              if (j < i) {  // the lower triangle is not formed
-                EXPECT_EQ(R[i * n + j], 0.0);
-                continue;
-              }
-              // direct mode sums squared differences off the diagonal,
-              // products on it
-              long double s = 0.0L, mag = 0.0L;
-              for (int64_t k = 0; k < d; ++k) {
-                const long double a = x.value(t, i, k), b = x.value(t, j, k);
-                const long double term =
-                    (mode == RAGG_DISTANCES_DIRECT && i != j) ? (a - b) * (a - b) : a * b;
-                s += term;
-                mag += std::fabs(term);
-              }
-              // double sums of d terms: within d ulps of the magnitude
-              const double tol = 4.0 * (double)d * 1.2e-16 * (double)mag + 1e-300;
-              EXPECT_NEAR(R[i * n + j], (double)s, tol) << "pair " << i << "," << j;
-            }
+          body(make_rows(n, d, seed + (uint64_t)(n * 7 + d)), t, mode);
         }
 }
 
-TEST(GramPass, EachPairHasTheSameBitsWhicheverKernelFormsIt) {
-  for (int64_t n : kCounts)
-    for (int64_t d : kLengths)
-      for (ragg_dtype_t t : {RAGG_F32, RAGG_BF16})
-        for (ragg_distances_t mode : {RAGG_DISTANCES_GRAM, RAGG_DISTANCES_DIRECT}) {
-          SCOPED_TRACE("n=" + std::to_string(n) + " d=" + std::to_string(d) +
-                       (t == RAGG_F32 ? " f32" : " bf16") + (mode ? " direct" : " gram"));
-          const Rows x = make_rows(n, d, 2000 + (uint64_t)(n * 7 + d));
-          const std::vector<double> all = gram(x, t, mode, RAGG_PAIRS_ALL, 2),
-                                    diag = gram(x, t, mode, RAGG_PAIRS_DIAG, 2),
-                                    last = gram(x, t, mode, RAGG_PAIRS_LAST, 2);
-          for (int64_t i = 0; i < n; ++i) {
-            EXPECT_TRUE(same_bits(diag[i * n + i], all[i * n + i])) << "norm " << i << ", diagonal";
-            EXPECT_TRUE(same_bits(last[i * n + i], all[i * n + i])) << "norm " << i << ", last";
-            EXPECT_TRUE(same_bits(last[i * n + n - 1], all[i * n + n - 1]))
-                << "pair " << i << ",last";
-          }
-          for (int threads : {1, 3})
-            EXPECT_TRUE(same_bits(gram(x, t, mode, RAGG_PAIRS_ALL, threads), all))
-                << threads << " threads";
-          SimdLevel avx2("avx2");
-          EXPECT_TRUE(same_bits(gram(x, t, mode, RAGG_PAIRS_ALL, 2), all)) << "RAGG_CPU_SIMD=avx2";
-          EXPECT_TRUE(same_bits(gram(x, t, mode, RAGG_PAIRS_DIAG, 2), diag))
-              << "RAGG_CPU_SIMD=avx2";
+TEST(GramPass, RawSumsMatchTheDefinition) {
+  for_each_shape(1000, [](const Rows &x, ragg_dtype_t t, ragg_distances_t mode) {
+    const int64_t n = x.n, d = x.d;
+    const std::vector<double> R = gram(x, t, mode, RAGG_PAIRS_ALL, 2);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        if (j < i) {  // the lower triangle is not formed
+          EXPECT_EQ(R[i * n + j], 0.0);
+          continue;
         }
+        // direct mode sums squared differences off the diagonal, products on it
+        long double s = 0.0L, mag = 0.0L;
+        for (int64_t k = 0; k < d; ++k) {
+          const long double a = x.value(t, i, k), b = x.value(t, j, k);
+          const long double term =
+              (mode == RAGG_DISTANCES_DIRECT && i != j) ? (a - b) * (a - b) : a * b;
+          s += term;
+          mag += std::fabs(term);
+        }
+        // double sums of d terms: within d ulps of the magnitude
+        const double tol = 4.0 * (double)d * 1.2e-16 * (double)mag + 1e-300;
+        EXPECT_NEAR(R[i * n + j], (double)s, tol) << "pair " << i << "," << j;
+      }
+  });
+}
+
+TEST(GramPass, EachPairHasTheSameBitsWhicheverKernelFormsIt) {
+  for_each_shape(2000, [](const Rows &x, ragg_dtype_t t, ragg_distances_t mode) {
+    const int64_t n = x.n;
+    const std::vector<double> all = gram(x, t, mode, RAGG_PAIRS_ALL, 2),
+                              diag = gram(x, t, mode, RAGG_PAIRS_DIAG, 2),
+                              last = gram(x, t, mode, RAGG_PAIRS_LAST, 2);
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_TRUE(same_bits(diag[i * n + i], all[i * n + i])) << "norm " << i << ", diagonal";
+      EXPECT_TRUE(same_bits(last[i * n + i], all[i * n + i])) << "norm " << i << ", last";
+      EXPECT_TRUE(same_bits(last[i * n + n - 1], all[i * n + n - 1])) << "pair " << i << ",last";
+    }
+    for (int threads : {1, 3})
+      EXPECT_TRUE(same_bits(gram(x, t, mode, RAGG_PAIRS_ALL, threads), all))
+          << threads << " threads";
+    SimdLevel avx2("avx2");
+    EXPECT_TRUE(same_bits(gram(x, t, mode, RAGG_PAIRS_ALL, 2), all)) << "RAGG_CPU_SIMD=avx2";
+    EXPECT_TRUE(same_bits(gram(x, t, mode, RAGG_PAIRS_DIAG, 2), diag)) << "RAGG_CPU_SIMD=avx2";
+  });
 }
 
 }  // namespace
