@@ -133,6 +133,7 @@ TEST(GramPass, EachPairHasTheSameBitsWhicheverKernelFormsIt) {
     SimdLevel avx2("avx2");
     EXPECT_TRUE(same_bits(gram(x, t, mode, RAGG_PAIRS_ALL, 2), all)) << "RAGG_CPU_SIMD=avx2";
     EXPECT_TRUE(same_bits(gram(x, t, mode, RAGG_PAIRS_DIAG, 2), diag)) << "RAGG_CPU_SIMD=avx2";
+    EXPECT_TRUE(same_bits(gram(x, t, mode, RAGG_PAIRS_LAST, 2), last)) << "RAGG_CPU_SIMD=avx2";
   });
 }
 
