@@ -8,6 +8,7 @@
 // with the sanitizers, which interpose the same functions.
 #include "alloc_failure.hh"
 #include "robustagg_transport.h"
+#include "simd_level.hh"
 
 using namespace ragg_test;
 using namespace ragg_alloc;
@@ -48,11 +49,6 @@ int64_t f_for(ragg_rule_t r) {
       return 3;
   }
 }
-
-struct SimdLevel {
-  explicit SimdLevel(const char *level) { setenv("RAGG_CPU_SIMD", level, 1); }
-  ~SimdLevel() { unsetenv("RAGG_CPU_SIMD"); }
-};
 
 class AllocFailure : public ::testing::Test {
  protected:

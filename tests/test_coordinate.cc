@@ -2,6 +2,7 @@
 // against the definition-level oracle (DESIGN.md section 2; order
 // -Inf < finite < +Inf < NaN, -0.0 < +0.0 by bit pattern).
 #include "test_helpers.hh"
+#include "simd_level.hh"
 
 using namespace ragg_test;
 
@@ -146,11 +147,6 @@ TEST(CoordinateDefinitions, MeamedBoundaryTiesShareTheSlots) {
 // written out first) give the same bits. RAGG_CPU_SIMD=0 selects the general
 // path, RAGG_CPU_SIMD=avx2 stops at AVX2 on an AVX-512 CPU.
 namespace {
-struct SimdLevel {
-  explicit SimdLevel(const char *level) { setenv("RAGG_CPU_SIMD", level, 1); }
-  ~SimdLevel() { unsetenv("RAGG_CPU_SIMD"); }
-};
-
 void expect_paths_agree(ragg_rule_t rule, const Shape &s, Entry entry, const Tweak &tweak,
                         const Filler &fill, uint64_t salt) {
   Context ctx;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "robustagg.h"
+#include "simd_level.hh"
 
 namespace {
 
@@ -59,11 +60,6 @@ std::vector<float> inputs(int64_t n, int64_t d) {
   for (int64_t k = 0; k < d; k += 3) x[2 * d + k] = -1e6f * x[2 * d + k];  // one hostile row
   return x;
 }
-
-struct SimdLevel {
-  explicit SimdLevel(const char *level) { setenv("RAGG_CPU_SIMD", level, 1); }
-  ~SimdLevel() { unsetenv("RAGG_CPU_SIMD"); }
-};
 
 TEST(Determinism, SameBitsOnRepeatedCallsAndAcrossThreadCounts) {
   const int64_t n = 17, d = 40003;  // n * d above the single-thread threshold; d odd

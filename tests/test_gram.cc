@@ -22,6 +22,8 @@ extern "C" {
 #include "cpu/cpu.h"
 }
 
+#include "simd_level.hh"
+
 namespace {
 
 struct Rows {
@@ -71,11 +73,6 @@ bool same_bits(double a, double b) {
 bool same_bits(const std::vector<double> &a, const std::vector<double> &b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), sizeof(double) * a.size()) == 0;
 }
-
-struct SimdLevel {
-  explicit SimdLevel(const char *level) { setenv("RAGG_CPU_SIMD", level, 1); }
-  ~SimdLevel() { unsetenv("RAGG_CPU_SIMD"); }
-};
 
 // Every shape: n rows of d values, each dtype and distance mode.
 template <class Body>
