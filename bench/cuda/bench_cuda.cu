@@ -11,8 +11,11 @@
 // over the copy's (read + write) rate.
 //
 // usage: ragg_bench_cuda [--mib M] [--reps R] [--quick] [--rules a,b,...] [--no-baselines]
+//                        [--ns 8,16,...] [--dtypes f32,bf16]
 //   --rules: only these rules (ragg_rule_name spellings; mean.ref always runs)
 //   --no-baselines: skip krum.ptrs, gemmex and segsort.median
+//   --ns: the numbers of inputs (default 8,16,32,64,128; --quick: 16,64)
+//   --dtypes: the element types (default f32,bf16)
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -138,12 +141,29 @@ int main(int argc, char **argv) {
   double mib = 256;
   bool quick = false, baselines = true;
   std::string only;  // comma-separated rule names, empty: all
+  std::string ns_arg, dtypes = ",f32,bf16,";
   for (int a = 1; a < argc; ++a) {
     if (!std::strcmp(argv[a], "--mib") && a + 1 < argc) mib = std::atof(argv[++a]);
     else if (!std::strcmp(argv[a], "--reps") && a + 1 < argc) g_reps = std::atoi(argv[++a]);
     else if (!std::strcmp(argv[a], "--quick")) quick = true;
     else if (!std::strcmp(argv[a], "--rules") && a + 1 < argc) only = std::string(",") + argv[++a] + ",";
     else if (!std::strcmp(argv[a], "--no-baselines")) baselines = false;
+    else if (!std::strcmp(argv[a], "--ns") && a + 1 < argc) ns_arg = argv[++a];
+    else if (!std::strcmp(argv[a], "--dtypes") && a + 1 < argc) dtypes = std::string(",") + argv[++a] + ",";
+  }
+  std::vector<int64_t> ns = quick ? std::vector<int64_t>{16, 64} : std::vector<int64_t>{8, 16, 32, 64, 128};
+  if (!ns_arg.empty()) {
+    ns.clear();
+    for (const char *p = ns_arg.c_str(); *p;) {
+      char *end;
+      long long v = std::strtoll(p, &end, 10);
+      if (end == p || v < 1) {
+        std::fprintf(stderr, "--ns: a comma-separated list of positive counts\n");
+        return 2;
+      }
+      ns.push_back(v);
+      p = *end == ',' ? end + 1 : end;
+    }
   }
   int dev = 0;
   cudaDeviceProp prop;
@@ -183,9 +203,9 @@ int main(int argc, char **argv) {
                                RAGG_RULE_MEAMED, RAGG_RULE_KRUM,        RAGG_RULE_MULTI_KRUM,
                                RAGG_RULE_GEOMED, RAGG_RULE_CENTERED_CLIP, RAGG_RULE_MONNA,
                                RAGG_RULE_BULYAN};
-  std::vector<int64_t> ns = quick ? std::vector<int64_t>{16, 64} : std::vector<int64_t>{8, 16, 32, 64, 128};
   for (ragg_dtype_t t : {RAGG_F32, RAGG_BF16}) {
     const char *dt = t == RAGG_F32 ? "f32" : "bf16";
+    if (dtypes.find(std::string(",") + dt + ",") == std::string::npos) continue;
     size_t es = t == RAGG_F32 ? 4 : 2;
     for (int64_t n : ns) {
       int64_t d = (int64_t)(mib * 1048576.0 / (double)es / (double)n);
