@@ -135,8 +135,9 @@ Layout make_layout(const Plan &pl, int worst) {
     size_t other = (size_t)gram_splits(pl.Lraw, pl.d, !pl.direct);
     if (other > splits) splits = other;
   }
-  lo.parts = take(tiles ? sizeof(double) * Lr * Lr * splits : 0);
-  lo.G = take(blas ? sizeof(float) * Lr * Lr : 0);
+  /* the cuBLAS slots are added into one split of parts */
+  lo.parts = take(tiles ? sizeof(double) * Lr * Lr * splits : blas ? sizeof(double) * Lr * Lr : 0);
+  lo.G = take(blas ? sizeof(float) * Lr * Lr * (size_t)gram_blas_slots(pl.Lraw, pl.d) : 0);
   lo.counts = take(sizeof(int64_t) * (size_t)pl.n);
   lo.ptrs = take(worst || pl.dev_ptrs ? sizeof(void *) * L : 0);
   lo.Y = take(pl.materialize ? sizeof(float) * (size_t)pl.nm * (size_t)pl.d : 0);
@@ -207,7 +208,7 @@ ragg_status_t aggregate(ragg_context_t *ctx, const ragg_config_t *cfg, const rag
   }
 
   if (pl.need_dist) {
-    RawSums raw{NULL, 0, NULL, pl.Lraw};
+    RawSums raw{NULL, 0, pl.Lraw};
     {
       Phase ph("ragg gram");
       if (pl.use_cublas) {
@@ -216,7 +217,10 @@ ragg_status_t aggregate(ragg_context_t *ctx, const ragg_config_t *cfg, const rag
         float *G = (float *)(ws + lo.G);
         cublasStatus_t s = gram_cublas(cs->blas, dt, in->base, n, d, in->ld, G, &call);
         if (s != CUBLAS_STATUS_SUCCESS) return cublas_fail(ctx, fn, call, s);
-        raw.G = G;
+        raw.parts = (double *)(ws + lo.parts);
+        raw.nsplit = 1;
+        RAGG_CUDA_TRY("ragg_aggregate: Gram slot sum kernel",
+                      launch_sum_gram_slots(G, n, gram_blas_slots(n, d), raw.parts, stream));
       } else {
         double *parts = (double *)(ws + lo.parts);
         RAGG_CUDA_TRY("ragg_aggregate: Gram kernel",

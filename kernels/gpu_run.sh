@@ -6,7 +6,8 @@
 #     and compute-sanitizer (memcheck, racecheck, synccheck, initcheck) over the
 #     solver suite and a subset of the backend suite;
 #  2. then alone: the CUDA benchmark and the PyTorch peers on the GPU.
-# Logs go to $OUT (or ./gpu_run_out); a summary is printed last.
+# Logs go to $OUT (or ./gpu_run_out; the suites' logs packed into logs.tgz at
+# the end); a summary is printed last.
 # Usage: kernels/gpu_run.sh [stage dir (build-gpu-stage)]
 # Knobs: RAGG_PHASE1_TIMEOUT (s, each job of step 1), RAGG_BENCH_ARGS, RAGG_BENCH_TIMEOUT,
 #        RAGG_BENCH2_ARGS (a second benchmark run; empty: none), RAGG_PEERS_ARGS,
@@ -106,3 +107,5 @@ for f in "$out"/san_*.log; do
   echo "$(basename "$f" .log): $(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$f" | tr '\n' ' ')"
 done
 echo "=== total $(el) s"
+# the suites' and sanitizers' logs in one file (a lent machine returns few files)
+(cd "$out" && tar czf logs.tgz -- *.log && rm -f -- *.log)

@@ -7,10 +7,12 @@
  *    products in registers, fp32 fused multiply-adds over its <= 32
  *    coordinates (blocked), then an fp32 warp tree and double beyond. It is
  *    memory-bound where cuBLAS is not at such small n.
- *  - larger contiguous rows: cuBLAS, G = X X^T accumulated in fp32
- *    (cublasGemmEx_64 with CUBLAS_COMPUTE_32F for every dtype: cublasSsyrk_64
- *    ran at 1.2 GB/s for n = 8, d = 8M on an H200); the handle stays in the
- *    default math mode, so never TF32.
+ *  - larger contiguous rows: cuBLAS, G = X X^T accumulated in fp32, chunk
+ *    by chunk of the coordinates (cublasGemmStridedBatchedEx_64 with
+ *    CUBLAS_COMPUTE_32F for every dtype, the chunks' Grams added in double:
+ *    cublasSsyrk_64 ran at 1.2 GB/s for n = 8, d = 8M on an H200, and one
+ *    GemmEx over all of d at 10-15% of the copy rate for n = 16-128); the
+ *    handle stays in the default math mode, so never TF32.
  *  - row pointers, centered clipping's extra row v_0, and the direct mode
  *    (sum_k (x_i[k] - x_j[k])^2 in double, no cancellation): a tiled kernel
  *    of our own that takes the row pointers as a kernel parameter, so
@@ -19,7 +21,7 @@
  *
  * Both own kernels are deterministic: the coordinate range is cut into
  * gram_splits(L, d, direct) slices, a function of the shape only, whose
- * partial sums reduce_parts_kernel (solve.cu) adds in a fixed order. */
+ * partial sums sum_splits_kernel (solve.cu) adds in a fixed order. */
 #include "launch.cuh"
 
 namespace ragg_cuda {
@@ -274,15 +276,58 @@ cudaError_t launch_gram_tiles(const RowSource &src, int64_t L, int64_t d, bool d
   });
 }
 
+namespace {
+constexpr int64_t kBlasMinChunk = 2048; /* coordinates a GEMM of the split pass takes at least */
+constexpr int64_t kBlasTiles = 1024;    /* about this many 64 x 64 output tiles in all */
+
+struct BlasSplit {
+  int64_t chunk, full, rem; /* full chunks of `chunk` coordinates, then one of rem */
+};
+
+BlasSplit blas_split(int64_t n, int64_t d) {
+  int64_t tiles = ceil_div(n, 64) * ceil_div(n, 64);
+  int64_t s = ceil_div(kBlasTiles, tiles);
+  int64_t by_len = d / kBlasMinChunk;
+  int64_t cap = (int64_t)((64u << 20) / (4u * (uint64_t)n * (uint64_t)n)); /* 64 MiB of slots */
+  if (s > by_len) s = by_len;
+  if (s > cap) s = cap;
+  if (s < 1) s = 1;
+  BlasSplit b;
+  b.chunk = ceil_div(ceil_div(d, s), 32) * 32; /* chunk starts stay 128-byte aligned */
+  b.full = d / b.chunk;
+  b.rem = d - b.full * b.chunk;
+  return b;
+}
+}  // namespace
+
+int64_t gram_blas_slots(int64_t n, int64_t d) {
+  BlasSplit b = blas_split(n, d);
+  return b.full + (b.rem > 0);
+}
+
 cublasStatus_t gram_cublas(cublasHandle_t h, ragg_dtype_t t, const void *x, int64_t n, int64_t d,
                            int64_t ld, float *G, const char **call) {
   const float one = 1.0f, zero = 0.0f;
-  *call = "cublasGemmEx_64";
   cudaDataType_t ct = t == RAGG_F32 ? CUDA_R_32F : t == RAGG_F16 ? CUDA_R_16F : CUDA_R_16BF;
-  /* row-major X (n x d, ld) is column-major X^T: G = (X^T)^T X^T; fp32
-   * inputs with CUBLAS_COMPUTE_32F in the default math mode stay fp32 */
-  return cublasGemmEx_64(h, CUBLAS_OP_T, CUBLAS_OP_N, n, n, d, &one, x, ct, ld, x, ct, ld, &zero, G,
-                         CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  size_t es = t == RAGG_F32 ? 4 : 2;
+  BlasSplit b = blas_split(n, d);
+  /* row-major X (n x d, ld) is column-major X^T: a chunk's G = (X_c^T)^T X_c^T;
+   * fp32 inputs with CUBLAS_COMPUTE_32F in the default math mode stay fp32 */
+  cublasStatus_t s = CUBLAS_STATUS_SUCCESS;
+  if (b.full > 0) {
+    *call = "cublasGemmStridedBatchedEx_64";
+    s = cublasGemmStridedBatchedEx_64(h, CUBLAS_OP_T, CUBLAS_OP_N, n, n, b.chunk, &one, x, ct, ld,
+                                      b.chunk, x, ct, ld, b.chunk, &zero, G, CUDA_R_32F, n, n * n,
+                                      b.full, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  }
+  if (s == CUBLAS_STATUS_SUCCESS && b.rem > 0) {
+    const char *last = (const char *)x + (size_t)(b.full * b.chunk) * es;
+    *call = "cublasGemmEx_64";
+    s = cublasGemmEx_64(h, CUBLAS_OP_T, CUBLAS_OP_N, n, n, b.rem, &one, last, ct, ld, last, ct, ld,
+                        &zero, G + b.full * n * n, CUDA_R_32F, n, CUBLAS_COMPUTE_32F,
+                        CUBLAS_GEMM_DEFAULT);
+  }
+  return s;
 }
 
 }  // namespace ragg_cuda

@@ -22,18 +22,29 @@ bool gram_prefers_own_kernel(int64_t L);
  * x_i . x_j, or (direct) ||x_i - x_j||^2 off the diagonal, all in double. */
 cudaError_t launch_gram_tiles(const RowSource &rows, int64_t L, int64_t d, bool direct,
                               double *parts, cudaStream_t stream);
-/* G (L x L floats, column-major, upper triangle) = X X^T of contiguous rows,
- * accumulated in fp32 by cuBLAS (SYRK for fp32, GemmEx for 16-bit), never TF32. */
+/* The cuBLAS Gram pass cuts the coordinates into gram_blas_slots(n, d)
+ * chunks (a function of the shape alone) and forms each chunk's X X^T
+ * (n x n floats, column-major) in its own slot of G, n * n floats apart:
+ * GemmEx with CUBLAS_COMPUTE_32F, never TF32, in one strided-batched call
+ * (plus one call for a shorter last chunk). The finalisation adds the slots
+ * in double, in slot order. A single GEMM with k = d in the millions leaves
+ * most of the GPU idle at small n; the chunks fill it. */
+int64_t gram_blas_slots(int64_t n, int64_t d);
 cublasStatus_t gram_cublas(cublasHandle_t h, ragg_dtype_t t, const void *x, int64_t n, int64_t d,
                            int64_t ld, float *G, const char **call);
+/* parts (n x n doubles, row-major, upper triangle; 0 below it) = the sum of
+ * the slots of G in double: one warp an entry, lane l adding slots l, l + 32,
+ * ... in order, then a fixed tree (the order is a function of the shape). */
+cudaError_t launch_sum_gram_slots(const float *G, int64_t n, int64_t slots, double *parts,
+                                  cudaStream_t stream);
 
 /* ---- solve.cu: n x n work on one small kernel each --------------------- */
 
-/* Where the raw sums are: tiled parts (double) or a cuBLAS G (float). */
+/* The raw sums: nsplit splits of L x L doubles (our kernels' coordinate
+ * splits, or cuBLAS's slots once launch_sum_gram_slots has added them). */
 struct RawSums {
   double *parts; /* the splits are added into split 0 first */
   int64_t nsplit;
-  const float *G; /* column-major, ld = rows */
   int64_t rows;   /* L of the raw sums */
 };
 /* parts[0] <- the sum of the nsplit splits on the upper triangle (the order
@@ -56,7 +67,10 @@ struct SolveArgs {
   int32_t *selected; /* report (device), or NULL */
   double *weights;   /* report (device), or NULL */
   int transform_only; /* 1: only the pre-step transform W */
+  int presolved;      /* set by launch_solve: the row-parallel kernel ran first */
 };
+/* The solver: the rule's row-parallel work (ragg_presolve_row, a thread a
+ * row) where it has any, then the rest in one thread. */
 cudaError_t launch_solve(const SolveArgs &a, cudaStream_t stream);
 
 /* ---- combine.cu: passes that form weighted sums of rows ---------------- */

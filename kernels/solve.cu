@@ -31,32 +31,37 @@ namespace ragg_device {
 namespace ragg_cuda {
 namespace {
 
+constexpr int64_t kPresolveSmemBytes = 160 * 1024; /* within a block's 163 KiB (A100), 227 (H100) */
+
 __device__ double raw_sum(const RawSums &r, int64_t i, int64_t j) {
-  if (r.G) return (double)r.G[i + j * r.rows]; /* upper triangle, i <= j */
   double s = 0.0;
   for (int64_t p = 0; p < r.nsplit; ++p) s += r.parts[p * r.rows * r.rows + i * r.rows + j];
   return s;
 }
 
-/* parts[0][i][j] = sum over the splits p of parts[p][i][j] (i <= j), one
- * warp per entry: lane l adds splits l, l + 32, ... in order, then a fixed
- * tree over the lanes. The order is a function of the shape alone. Below the
- * diagonal (no split is read there) parts[0][i][j] = 0, so every entry of
- * parts[0] is set (the sharded collectives sum all of it over the ranks). */
-__global__ void reduce_parts_kernel(double *parts, int64_t L, int64_t nsplit) {
+/* dst[i][j] = sum over the splits p of src's entry (i, j) of split p (i <= j),
+ * one warp per entry: lane l adds splits l, l + 32, ... in order, then a
+ * fixed tree over the lanes. The order is a function of the shape alone.
+ * Below the diagonal (no split is read there) dst[i][j] = 0, so every entry
+ * of dst is set (the sharded collectives sum all of it over the ranks).
+ * Splits are L x L, row-major, or column-major (kColMajor: cuBLAS's G); dst
+ * may be src's first split (each warp reads its entry before writing it). */
+template <class T, bool kColMajor>
+__global__ void sum_splits_kernel(const T *src, int64_t L, int64_t nsplit, double *dst) {
   int64_t e = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x & 31;
   if (e >= L * L) return; /* whole warps leave together */
   int64_t i = e / L, j = e % L;
   if (j < i) {
-    if (lane == 0) parts[e] = 0.0;
+    if (lane == 0) dst[e] = 0.0;
     return;
   }
+  const int64_t at = kColMajor ? i + j * L : e;
   double s = 0.0;
-  for (int64_t p = lane; p < nsplit; p += 32) s += parts[p * L * L + e];
+  for (int64_t p = lane; p < nsplit; p += 32) s += (double)src[p * L * L + at];
   for (int o = 16; o > 0; o >>= 1) s += __shfl_down_sync(0xFFFFFFFFu, s, o);
   __syncwarp();
-  if (lane == 0) parts[e] = s;
+  if (lane == 0) dst[e] = s;
 }
 
 /* As ragg_distances_finalize (host/cpu/gram.c), one thread per pair i <= j. */
@@ -96,25 +101,67 @@ __global__ void finalize_kernel(RawSums r, int origin_anchor, int direct, double
   D[j * Lo + i] = v;
 }
 
-/* One thread: the work is O(n^2) per iteration and must run in a fixed order.
- * ragg_device's types are the same definitions as the host's, in its namespace. */
+/* ragg_device's types are the same definitions as the host's, in its namespace. */
+__device__ void solve_io(const SolveArgs &a, ragg_device::ragg_solve_params_t *p,
+                         ragg_device::ragg_solve_io_t *io) {
+  static_assert(sizeof(*p) == sizeof(a.p), "one definition of ragg_solve_params_t");
+  memcpy(p, &a.p, sizeof(*p));
+  memset(io, 0, sizeof(*io));
+  io->n = a.n;
+  io->has_anchor = a.has_anchor;
+  io->D = a.D;
+  io->N = a.N;
+  io->alpha = a.alpha;
+  io->scores = a.scores;
+  io->selected = a.selected;
+  io->bulyan_rows = a.bulyan_rows;
+  io->n_mixed = a.n;
+  io->mix = a.mix;
+  io->scratch = a.scratch;
+  io->iscratch = a.iscratch;
+  io->presolved = a.presolved;
+}
+
+/* Each row's independent share (Krum family scores, Bulyan's sorted lists),
+ * a thread a row: the same code, and so the same bits, as the serial loop.
+ * With shared memory (tmp_rows > 0), each thread's n working doubles live
+ * there rather than in the workspace. */
+__global__ void presolve_kernel(SolveArgs a, int tmp_rows) {
+  extern __shared__ double presolve_tmp[];
+  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= a.n) return;
+  ragg_device::ragg_solve_params_t p;
+  ragg_device::ragg_solve_io_t io;
+  solve_io(a, &p, &io);
+  ragg_device::ragg_presolve_row(&p, &io, i, tmp_rows ? presolve_tmp + threadIdx.x * a.n : NULL);
+}
+
+/* Bulyan's rounds on presolved rows, one block: each round's row scores a
+ * thread a row, then its pick in one thread, a barrier after each (the same
+ * functions, in the same order per row, as the serial loop). */
+__global__ void bulyan_rounds_kernel(SolveArgs a) {
+  ragg_device::ragg_solve_params_t p;
+  ragg_device::ragg_solve_io_t io;
+  solve_io(a, &p, &io);
+  ragg_device::ragg_rule_io_t rio;
+  ragg_device::ragg_presolve_rule_io(&io, &rio);
+  if (threadIdx.x == 0) ragg_device::ragg_bulyan_begin(&rio);
+  __syncthreads();
+  const int64_t theta = a.n - 2 * p.f;
+  for (int64_t round = 0; round < theta; ++round) {
+    for (int64_t i = threadIdx.x; i < a.n; i += blockDim.x)
+      ragg_device::ragg_bulyan_row_score(&p, &rio, round, i);
+    __syncthreads();
+    if (threadIdx.x == 0) ragg_device::ragg_bulyan_pick(&p, &rio, round);
+    __syncthreads();
+  }
+}
+
+/* One thread for the rest: it runs in a fixed order. */
 __global__ void solve_kernel(SolveArgs a) {
   ragg_device::ragg_solve_params_t p;
-  static_assert(sizeof(p) == sizeof(a.p), "one definition of ragg_solve_params_t");
-  memcpy(&p, &a.p, sizeof(p));
   ragg_device::ragg_solve_io_t io;
-  io.n = a.n;
-  io.has_anchor = a.has_anchor;
-  io.D = a.D;
-  io.N = a.N;
-  io.alpha = a.alpha;
-  io.scores = a.scores;
-  io.selected = a.selected;
-  io.bulyan_rows = a.bulyan_rows;
-  io.n_mixed = a.n;
-  io.mix = a.mix;
-  io.scratch = a.scratch;
-  io.iscratch = a.iscratch;
+  solve_io(a, &p, &io);
   if (a.transform_only) {
     ragg_device::ragg_build_transform(&p, &io);
     return;
@@ -127,7 +174,14 @@ __global__ void solve_kernel(SolveArgs a) {
 }  // namespace
 
 cudaError_t launch_reduce_parts(double *parts, int64_t L, int64_t nsplit, cudaStream_t stream) {
-  reduce_parts_kernel<<<grid_for(L * L, 8, INT32_MAX), 256, 0, stream>>>(parts, L, nsplit);
+  sum_splits_kernel<double, false>
+      <<<grid_for(L * L, 8, INT32_MAX), 256, 0, stream>>>(parts, L, nsplit, parts);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_sum_gram_slots(const float *G, int64_t n, int64_t slots, double *parts,
+                                  cudaStream_t stream) {
+  sum_splits_kernel<float, true><<<grid_for(n * n, 8, INT32_MAX), 256, 0, stream>>>(G, n, slots, parts);
   return cudaGetLastError();
 }
 
@@ -146,7 +200,38 @@ cudaError_t launch_finalize(const RawSums &raw, int origin_anchor, int direct, d
 }
 
 cudaError_t launch_solve(const SolveArgs &a, cudaStream_t stream) {
-  solve_kernel<<<1, 1, 0, stream>>>(a);
+  SolveArgs b = a;
+  int64_t rows = a.transform_only ? 0 : ragg_presolve_rows(&a.p, a.n);
+  b.presolved = rows > 0;
+  if (rows > 0) {
+    /* few rows a block, to spread them over the multiprocessors; Krum's and
+     * Multi-Krum's n working doubles a row in shared memory where they fit */
+    int threads = 64, tmp_rows = 0;
+    size_t smem = 0;
+    if (a.p.rule != RAGG_RULE_BULYAN) {
+      int64_t fit = kPresolveSmemBytes / (8 * a.n);
+      if (fit >= 1) {
+        threads = (int)std::min<int64_t>(threads, fit);
+        tmp_rows = threads;
+        smem = sizeof(double) * (size_t)(threads * a.n);
+      }
+    }
+    if (smem > 48 * 1024) {
+      cudaError_t e = cudaFuncSetAttribute(presolve_kernel,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           (int)kPresolveSmemBytes);
+      if (e != cudaSuccess) return e;
+    }
+    presolve_kernel<<<(unsigned)ceil_div(rows, threads), threads, smem, stream>>>(b, tmp_rows);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+    if (a.p.rule == RAGG_RULE_BULYAN) {
+      bulyan_rounds_kernel<<<1, (unsigned)std::min<int64_t>(ceil_div(rows, 32) * 32, 512), 0, stream>>>(b);
+      e = cudaGetLastError();
+      if (e != cudaSuccess) return e;
+    }
+  }
+  solve_kernel<<<1, 1, 0, stream>>>(b);
   return cudaGetLastError();
 }
 

@@ -77,6 +77,18 @@ RAGG_HD void ragg_argsort_pairs(const double *key, int64_t *idx, int64_t n) {
 #undef ISWAP
 }
 
+RAGG_HD void ragg_sort_pairs(double *key, double *val, int64_t n) {
+#define KLESS(a, b) (dless(key[a], key[b]) || (!dless(key[b], key[a]) && val[a] < val[b]))
+#define KSWAP(a, b)                \
+  do {                             \
+    SWAP_IN(key, double, a, b);    \
+    SWAP_IN(val, double, a, b);    \
+  } while (0)
+  HEAP_SORT(n, KLESS, KSWAP);
+#undef KLESS
+#undef KSWAP
+}
+
 /* ||sum_j c_j x_j||^2 from squared distances and squared norms:
  *   sum_jl c_j c_l G_jl = sigma * sum_j c_j N_j - 1/2 c^T D c,  sigma = sum_j c_j,
  * which needs no norm at all when sigma = 0 (differences of affine

@@ -238,6 +238,43 @@ RAGG_HD void ragg_weights_over_inputs(const ragg_solve_params_t *p, ragg_solve_i
   }
 }
 
+/* What the rule sees: nm points with distances Dp and norms Np (the inputs',
+ * or the pre-step's), its weights, scores and scratch from sc on. */
+static RAGG_HD void rule_io(const ragg_solve_io_t *io, int64_t nm, const double *Dp,
+                            const double *Np, double *sc, ragg_rule_io_t *rio) {
+  int64_t np = nm + io->has_anchor;
+  rio->n = nm;
+  rio->ld = np;
+  rio->has_anchor = io->has_anchor;
+  rio->D = Dp;
+  rio->N = Np;
+  rio->beta = sc;
+  rio->krum_scores = sc + np;
+  rio->scratch = sc + 2 * np;
+  rio->iscratch = io->iscratch;
+  rio->bulyan_rows = io->bulyan_rows;
+  rio->presolved = 0;
+}
+
+RAGG_HD void ragg_presolve_rule_io(ragg_solve_io_t *io, ragg_rule_io_t *rio) {
+  rule_io(io, io->n, io->D, io->N, io->scratch, rio);
+}
+
+RAGG_HD int64_t ragg_presolve_rows(const ragg_solve_params_t *p, int64_t n) {
+  int krum_family = p->rule == RULE_KRUM || p->rule == RULE_MULTI_KRUM || p->rule == RULE_BULYAN;
+  return krum_family && !ragg_has_prestep(p) ? n : 0;
+}
+
+RAGG_HD void ragg_presolve_row(const ragg_solve_params_t *p, ragg_solve_io_t *io, int64_t i,
+                               double *tmp) {
+  ragg_rule_io_t rio;
+  ragg_presolve_rule_io(io, &rio);
+  if (p->rule == RULE_BULYAN)
+    ragg_bulyan_prework_row(&rio, i);
+  else
+    ragg_krum_prework_row(p, &rio, i, tmp);
+}
+
 RAGG_HD int ragg_solve(const ragg_solve_params_t *p, ragg_solve_io_t *io) {
   int64_t n = io->n, A = io->has_anchor, lin = n + A;
   int pre = ragg_has_prestep(p);
@@ -255,16 +292,8 @@ RAGG_HD int ragg_solve(const ragg_solve_params_t *p, ragg_solve_io_t *io) {
     sc = Nw + np;
   }
   ragg_rule_io_t rio;
-  rio.n = nm;
-  rio.ld = np;
-  rio.has_anchor = A;
-  rio.D = Dp;
-  rio.N = Np;
-  rio.beta = sc;
-  rio.krum_scores = sc + np;
-  rio.scratch = sc + 2 * np;
-  rio.iscratch = io->iscratch;
-  rio.bulyan_rows = io->bulyan_rows;
+  rule_io(io, nm, Dp, Np, sc, &rio);
+  rio.presolved = io->presolved && !pre;
   switch (p->rule) {
     case RULE_KRUM:
       ragg_solve_krum(p, &rio);

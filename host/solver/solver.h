@@ -67,6 +67,9 @@ typedef struct ragg_solve_io {
   double *mix;          /* n' x n transform W (rows: mixed points; cols: inputs) */
   double *scratch;
   int64_t *iscratch;
+  /* 1: ragg_presolve_row has done every row's independent work (the CUDA
+   * backend runs it a thread a row ahead of ragg_solve); 0 on the CPU. */
+  int presolved;
 } ragg_solve_io_t;
 
 RAGG_HD int64_t ragg_solver_scratch_doubles(int64_t n);
@@ -84,6 +87,17 @@ RAGG_HD void ragg_weights_over_inputs(const ragg_solve_params_t *p, ragg_solve_i
                                       const double *beta, int64_t np);
 /* Runs the rule; returns 0, or 1 when the rule met no finite candidate. */
 RAGG_HD int ragg_solve(const ragg_solve_params_t *p, ragg_solve_io_t *io);
+/* The rows of independent work ragg_presolve_row can do ahead of ragg_solve
+ * (n for the Krum family without a pre-step: Krum's and Multi-Krum's scores,
+ * Bulyan's sorted distance lists, after which its rounds can run a thread a
+ * row between barriers), else 0. ragg_presolve_row(p, io, i, tmp)
+ * does row i's, writing only row i's part of the scratch, where ragg_solve
+ * reads it when io->presolved is set; rows may run in any order or at once.
+ * tmp: n doubles of the caller's for the row's work, or NULL (row i's own
+ * part of the scratch). */
+RAGG_HD int64_t ragg_presolve_rows(const ragg_solve_params_t *p, int64_t n);
+RAGG_HD void ragg_presolve_row(const ragg_solve_params_t *p, ragg_solve_io_t *io, int64_t i,
+                               double *tmp);
 
 /* What one rule sees: n points (the mixed inputs), the anchor at index n when
  * has_anchor, distances with leading dimension ld = n + has_anchor. */
@@ -96,6 +110,7 @@ typedef struct ragg_rule_io {
   int64_t *bulyan_rows; /* Bulyan: theta rows */
   double *scratch;      /* 3 ld^2 + 8 ld doubles */
   int64_t *iscratch;    /* 2 ld ints */
+  int presolved;        /* ragg_krum_prework_row has run for every row */
 } ragg_rule_io_t;
 
 RAGG_HD void ragg_solve_krum(const ragg_solve_params_t *p, ragg_rule_io_t *io);
@@ -107,9 +122,20 @@ RAGG_HD void ragg_solve_centered_clip(const ragg_solve_params_t *p, ragg_rule_io
 RAGG_HD void ragg_solve_monna(const ragg_solve_params_t *p, ragg_rule_io_t *io);
 RAGG_HD void ragg_solve_caf(const ragg_solve_params_t *p, ragg_rule_io_t *io);
 RAGG_HD void ragg_solve_smea(const ragg_solve_params_t *p, ragg_rule_io_t *io);
-/* Krum scores over the points with mask[i] != 0, k neighbours each. */
-RAGG_HD void ragg_krum_scores(const double *D, int64_t ld, int64_t n, const unsigned char *mask,
-                              int64_t k, double *scores, double *tmp);
+/* Row i's share of the Krum family's work that needs no other row's result:
+ * its score (Krum, Multi-Krum), its sorted distance list (Bulyan). */
+RAGG_HD void ragg_krum_prework_row(const ragg_solve_params_t *p, ragg_rule_io_t *io, int64_t i,
+                                   double *tmp);
+RAGG_HD void ragg_bulyan_prework_row(ragg_rule_io_t *io, int64_t i);
+/* Bulyan's rounds in pieces (ragg_solve_bulyan runs them in order): begin,
+ * then for each round every row's score (independent of one another), then
+ * the round's pick (after all of them). */
+RAGG_HD void ragg_bulyan_begin(ragg_rule_io_t *io);
+RAGG_HD void ragg_bulyan_row_score(const ragg_solve_params_t *p, ragg_rule_io_t *io, int64_t round,
+                                   int64_t i);
+RAGG_HD void ragg_bulyan_pick(const ragg_solve_params_t *p, ragg_rule_io_t *io, int64_t round);
+/* The rule's view ragg_solve gives a rule without a pre-step. */
+RAGG_HD void ragg_presolve_rule_io(ragg_solve_io_t *io, ragg_rule_io_t *rio);
 /* Next combination of k out of n in lexicographic order; 0 when done. */
 RAGG_HD int ragg_next_combination(int64_t *c, int64_t k, int64_t n);
 /* Binomial coefficient, saturating at INT64_MAX. */
@@ -142,6 +168,8 @@ int ragg_subsets_parallel(const ragg_rule_io_t *io, int64_t k, int64_t total, do
 /* Shared pieces the rules use. */
 RAGG_HD void ragg_sort_doubles(double *v, int64_t n); /* ascending, NaN last */
 RAGG_HD void ragg_argsort_pairs(const double *key, int64_t *idx, int64_t n); /* by (key, idx) */
+/* key and val (n each) sorted together by (key, val), NaN keys last. */
+RAGG_HD void ragg_sort_pairs(double *key, double *val, int64_t n);
 RAGG_HD double ragg_affine_sqdist(const double *D, const double *N, int64_t ld, const double *c,
                                   int64_t np);
 RAGG_HD double ragg_top_eigenvalue(double *A, int64_t n, double *vec, double *work);
