@@ -693,46 +693,59 @@ __global__ void __launch_bounds__(kNetThreads)
 /* ---- shared-memory (or workspace) tiles -------------------------------- */
 
 struct TileShape {
-  int64_t np;   /* n rounded up to a power of two */
-  int64_t cols; /* coordinates per tile */
-  int64_t ld;   /* keys between columns */
+  int np;       /* n rounded up to a power of two */
+  int log_half; /* log2(np / 2) */
+  int cols;     /* coordinates per tile */
+  int ld;       /* keys between columns */
   bool in_smem;
 };
 
 TileShape tile_shape(int64_t n) {
   TileShape s;
-  s.np = 1;
-  while (s.np < n) s.np <<= 1;
-  s.ld = s.np + 1; /* odd stride: columns fall on different banks */
-  s.cols = (kTileSmemBytes / 4) / s.ld;
-  if (s.cols > 32) s.cols = 32;
-  s.in_smem = s.cols >= 1;
-  if (!s.in_smem) s.cols = 1;
+  int64_t np = 2;
+  while (np < n) np <<= 1;
+  s.log_half = 0;
+  while ((int64_t)2 << s.log_half < np) ++s.log_half;
+  int64_t ld = np + 1; /* odd stride: columns fall on different banks */
+  int64_t cols = (kTileSmemBytes / 4) / ld;
+  if (cols > 32) cols = 32;
+  s.in_smem = cols >= 1;
+  if (!s.in_smem) cols = 1;
+  s.np = (int)np; /* n < 2^31 (ragg_aggregate's limits) */
+  s.ld = (int)ld;
+  s.cols = (int)cols;
   return s;
 }
 constexpr int64_t kScratchBlocks = 264;
 
+/* A tile: the keys of `cols` coordinates, np (a power of two) a column, in
+ * shared memory (or the workspace); indices within it are 32-bit, and the
+ * network's positions come from shifts and masks (64-bit divisions cost
+ * more than the comparisons). */
 template <class R>
 __global__ void __launch_bounds__(kTileThreads)
     coord_tile_kernel(const __grid_constant__ R rows, CoordArgs c, TileShape s, int32_t *gkeys,
                       int64_t *counts) {
   extern __shared__ int32_t smem_keys[];
   int32_t *keys = s.in_smem ? smem_keys : gkeys + (int64_t)blockIdx.x * s.ld * s.cols;
-  const int64_t n = c.n, cols = s.cols, np = s.np, ld = s.ld;
+  const int n = (int)c.n, cols = s.cols, np = s.np, ld = s.ld, half = np / 2;
+  const int pairs = half * cols;
   for (int64_t k0 = (int64_t)blockIdx.x * cols; k0 < c.d; k0 += (int64_t)gridDim.x * cols) {
-    for (int64_t e = threadIdx.x; e < np * cols; e += kTileThreads) {
-      int64_t i = e / cols, col = e % cols, k = k0 + col;
+    for (int e = threadIdx.x; e < np * cols; e += kTileThreads) {
+      int i = e / cols, col = e - i * cols;
+      int64_t k = k0 + col;
       int32_t key = kTopKey;
       if (i < n && k < c.d)
         key = float_key(load_value(c.in_t, rows.row(c.idx ? __ldg(c.idx + i) : i), k));
       keys[col * ld + i] = key;
     }
     __syncthreads();
-    for (int64_t size = 2; size <= np; size <<= 1)
-      for (int64_t stride = size / 2; stride > 0; stride >>= 1) {
-        for (int64_t e = threadIdx.x; e < (np / 2) * cols; e += kTileThreads) {
-          int64_t col = e / (np / 2), p = e % (np / 2);
-          int64_t i = 2 * stride * (p / stride) + p % stride, j = i + stride;
+    for (int size = 2; size <= np; size <<= 1)
+      for (int ls = __ffs(size) - 2; ls >= 0; --ls) { /* stride = 2^ls = size/2 .. 1 */
+        const int stride = 1 << ls;
+        for (int e = threadIdx.x; e < pairs; e += kTileThreads) {
+          int col = e >> s.log_half, p = e & (half - 1);
+          int i = ((p >> ls) << (ls + 1)) | (p & (stride - 1)), j = i + stride;
           int32_t *v = keys + col * ld;
           int32_t x = v[i], y = v[j];
           bool up = (i & size) == 0;
@@ -745,9 +758,10 @@ __global__ void __launch_bounds__(kTileThreads)
       }
     if (counts) {
       /* the loop bound is a multiple of the block, so whole warps take part */
-      int64_t work = ceil_div(n * cols, kTileThreads) * kTileThreads;
-      for (int64_t e = threadIdx.x; e < work; e += kTileThreads) {
-        int64_t i = e / cols, col = e % cols, k = k0 + col;
+      int work = (int)ceil_div((int64_t)n * cols, kTileThreads) * kTileThreads;
+      for (int e = threadIdx.x; e < work; e += kTileThreads) {
+        int i = e / cols, col = e - i * cols;
+        int64_t k = k0 + col;
         bool out_of_range = false;
         if (i < n && k < c.d) {
           const int32_t *v = keys + col * ld;
@@ -757,19 +771,24 @@ __global__ void __launch_bounds__(kTileThreads)
         /* one atomic per row and warp: lanes of a warp mostly share i */
         unsigned voters = __ballot_sync(0xFFFFFFFFu, out_of_range);
         if (out_of_range) {
-          unsigned same = __match_any_sync(voters, (unsigned long long)i);
+          unsigned same = __match_any_sync(voters, (unsigned)i);
           if ((threadIdx.x & 31) == __ffs(same) - 1)
             atomicAdd((unsigned long long *)(counts + i), (unsigned long long)__popc(same));
         }
       }
       __syncthreads();
     }
-    for (int64_t col = threadIdx.x; col < cols; col += kTileThreads) {
+    /* the sorted keys back to floats, in place, by every thread */
+    for (int e = threadIdx.x; e < n * cols; e += kTileThreads) {
+      int col = e / n, i = e - col * n;
+      int32_t *v = keys + col * ld + i;
+      *(float *)v = key_float(*v);
+    }
+    __syncthreads();
+    for (int col = threadIdx.x; col < cols; col += kTileThreads) {
       int64_t k = k0 + col;
       if (k >= c.d) continue;
-      int32_t *v = keys + col * ld;
-      float *f = (float *)v;
-      for (int64_t i = 0; i < n; ++i) f[i] = key_float(v[i]);
+      const float *f = (const float *)(keys + col * ld);
       double r = c.rule == RAGG_RULE_MEDIAN         ? ragg_coord_median(f, n)
                  : c.rule == RAGG_RULE_TRIMMED_MEAN ? ragg_coord_trimmed(f, n, c.f)
                                                     : ragg_coord_meamed(f, n, c.keep);
@@ -805,7 +824,7 @@ cudaError_t launch_bitonic(const RowSource &src, const CoordArgs &c, cudaStream_
 size_t coord_scratch_bytes(int64_t n, int64_t d) {
   (void)d;
   TileShape s = tile_shape(n);
-  return s.in_smem ? 0 : sizeof(int32_t) * (size_t)(s.ld * s.cols * kScratchBlocks);
+  return s.in_smem ? 0 : sizeof(int32_t) * (size_t)s.ld * (size_t)s.cols * (size_t)kScratchBlocks;
 }
 
 cudaError_t launch_coordinate(const RowSource &src, int64_t n, int64_t d, const int64_t *idx,
@@ -827,8 +846,11 @@ cudaError_t launch_coordinate(const RowSource &src, int64_t n, int64_t d, const 
     cudaError_t e = cudaMemsetAsync(counts, 0, sizeof(int64_t) * (size_t)n, stream);
     if (e != cudaSuccess) return e;
   }
+  /* the tile's 32-bit indices; beyond this, its workspace (264 tiles of n
+   * keys) could not be allocated anyway */
+  if (n > ((int64_t)1 << 30)) return cudaErrorInvalidValue;
   TileShape s = tile_shape(n);
-  size_t smem = s.in_smem ? sizeof(int32_t) * (size_t)(s.ld * s.cols) : 0;
+  size_t smem = s.in_smem ? sizeof(int32_t) * (size_t)s.ld * (size_t)s.cols : 0;
   int64_t tiles = ceil_div(d, s.cols);
   unsigned grid = (unsigned)std::min<int64_t>(s.in_smem ? 65535 * 8 : kScratchBlocks, tiles);
   return with_rows(src, [&](const auto &rows) {

@@ -32,6 +32,8 @@ namespace ragg_cuda {
 namespace {
 
 constexpr int64_t kPresolveSmemBytes = 160 * 1024; /* within a block's 163 KiB (A100), 227 (H100) */
+constexpr int64_t kWarpRowMax = 4096;        /* Krum rows a warp sorts: up to 32 KiB each */
+constexpr int64_t kWarpRowsSmem = 32 * 1024; /* a block's rows, within the default 48 KiB */
 
 __device__ double raw_sum(const RawSums &r, int64_t i, int64_t j) {
   double s = 0.0;
@@ -136,6 +138,81 @@ __global__ void presolve_kernel(SolveArgs a, int tmp_rows) {
   ragg_device::ragg_presolve_row(&p, &io, i, tmp_rows ? presolve_tmp + threadIdx.x * a.n : NULL);
 }
 
+/* Krum's and Multi-Krum's row scores, a warp a row: the row's distances to
+ * the other points (in column order) in shared memory, padded to P (a power
+ * of two) with NaN, sorted by a bitonic network in NaN-last order, then lane
+ * 0 adds the k smallest in ascending order. A sorted list of doubles is the
+ * same list whichever sort made it, and the padding sorts after every value
+ * (a NaN among the k smallest makes the sum NaN either way), so the score
+ * has the bits of the serial row_score that ragg_presolve_row runs
+ * (test_cuda_solver compares them). */
+__device__ __forceinline__ bool nan_last_less(double a, double b) {
+  if (a != a) return false;
+  if (b != b) return true;
+  return a < b;
+}
+
+__global__ void krum_scores_warp_kernel(SolveArgs a, int P) {
+  extern __shared__ double krum_rows[];
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, W = blockDim.x >> 5;
+  const int64_t i = (int64_t)blockIdx.x * W + w;
+  if (i >= a.n) return; /* whole warps leave together */
+  ragg_device::ragg_solve_params_t p;
+  ragg_device::ragg_solve_io_t io;
+  solve_io(a, &p, &io);
+  ragg_device::ragg_rule_io_t rio;
+  ragg_device::ragg_presolve_rule_io(&io, &rio);
+  double *v = krum_rows + (size_t)w * P;
+  const int64_t c = a.n - 1;
+  const double *Di = rio.D + i * rio.ld;
+  for (int t = lane; t < P; t += 32) v[t] = t < c ? Di[t < i ? t : t + 1] : nan("");
+  __syncwarp();
+  for (int size = 2; size <= P; size <<= 1)
+    for (int ls = __ffs(size) - 2; ls >= 0; --ls) {
+      const int stride = 1 << ls;
+      for (int q = lane; q < P / 2; q += 32) {
+        int x = ((q >> ls) << (ls + 1)) | (q & (stride - 1)), y = x + stride;
+        double vx = v[x], vy = v[y];
+        bool up = (x & size) == 0;
+        if (up ? nan_last_less(vy, vx) : nan_last_less(vx, vy)) {
+          v[x] = vy;
+          v[y] = vx;
+        }
+      }
+      __syncwarp();
+    }
+  if (lane == 0) {
+    const int64_t k = a.n - p.f - 2;
+    double s = 0.0;
+    for (int64_t t = 0; t < k && t < c; ++t) s += v[t];
+    rio.krum_scores[i] = s;
+  }
+}
+
+/* Multi-Krum's order, a thread a row: row i's place among the scores (an
+ * excluded row's +Inf, as the solver marks them) in (score, index) order,
+ * NaN last: the permutation the solver's argsort finds, since that order is
+ * total. */
+__global__ void multi_krum_order_kernel(SolveArgs a) {
+  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= a.n) return;
+  ragg_device::ragg_solve_params_t p;
+  ragg_device::ragg_solve_io_t io;
+  solve_io(a, &p, &io);
+  ragg_device::ragg_rule_io_t rio;
+  ragg_device::ragg_presolve_rule_io(&io, &rio);
+  auto score = [&](int64_t j) {
+    return ragg_device::ragg_is_excluded_norm(rio.N[j]) ? 1.0 / 0.0 : rio.krum_scores[j];
+  };
+  const double si = score(i);
+  int64_t rank = 0;
+  for (int64_t j = 0; j < a.n; ++j) {
+    double sj = score(j);
+    rank += nan_last_less(sj, si) || (!nan_last_less(si, sj) && j < i);
+  }
+  rio.iscratch[rank] = i;
+}
+
 /* Bulyan's rounds on presolved rows, one block: each round's row scores a
  * thread a row, then its pick in one thread, a barrier after each (the same
  * functions, in the same order per row, as the serial loop). */
@@ -199,38 +276,58 @@ cudaError_t launch_finalize(const RawSums &raw, int origin_anchor, int direct, d
   return cudaGetLastError();
 }
 
+namespace {
+
+/* The rows' work ahead of the one-thread solve (ragg_presolve_rows of them):
+ * Krum's and Multi-Krum's scores a warp a row (a thread a row, with shared
+ * memory where it fits, beyond kWarpRowMax), then Multi-Krum's order a thread
+ * a row; Bulyan's sorted lists a thread a row, then its rounds in one block. */
+cudaError_t launch_multi_krum_order(const SolveArgs &b, int64_t rows, cudaStream_t stream) {
+  cudaError_t e = cudaGetLastError(); /* the scores' launch */
+  if (e != cudaSuccess) return e;
+  multi_krum_order_kernel<<<(unsigned)ceil_div(rows, 128), 128, 0, stream>>>(b);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_presolve(const SolveArgs &b, int64_t rows, cudaStream_t stream) {
+  const bool bulyan = b.p.rule == RAGG_RULE_BULYAN, multi_krum = b.p.rule == RAGG_RULE_MULTI_KRUM;
+  if (!bulyan && rows - 1 <= kWarpRowMax) {
+    int P = 2;
+    while (P < rows - 1) P <<= 1;
+    int warps = (int)std::max<int64_t>(1, std::min<int64_t>(8, kWarpRowsSmem / (8 * P)));
+    krum_scores_warp_kernel<<<(unsigned)ceil_div(rows, warps), 32 * warps,
+                              sizeof(double) * (size_t)(warps * P), stream>>>(b, P);
+    return multi_krum ? launch_multi_krum_order(b, rows, stream) : cudaGetLastError();
+  }
+  int threads = 64, tmp_rows = 0; /* few rows a block: spread over the multiprocessors */
+  size_t smem = 0;
+  int64_t fit = kPresolveSmemBytes / (8 * rows);
+  if (!bulyan && fit >= 1) {
+    threads = (int)std::min<int64_t>(threads, fit);
+    tmp_rows = threads;
+    smem = sizeof(double) * (size_t)(threads * rows);
+  }
+  if (smem > 48 * 1024) {
+    cudaError_t e = cudaFuncSetAttribute(presolve_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         (int)kPresolveSmemBytes);
+    if (e != cudaSuccess) return e;
+  }
+  presolve_kernel<<<(unsigned)ceil_div(rows, threads), threads, smem, stream>>>(b, tmp_rows);
+  cudaError_t e = cudaGetLastError();
+  if (e == cudaSuccess && multi_krum) return launch_multi_krum_order(b, rows, stream);
+  if (e != cudaSuccess || !bulyan) return e;
+  bulyan_rounds_kernel<<<1, (unsigned)std::min<int64_t>(ceil_div(rows, 32) * 32, 512), 0, stream>>>(b);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
 cudaError_t launch_solve(const SolveArgs &a, cudaStream_t stream) {
   SolveArgs b = a;
-  int64_t rows = a.transform_only ? 0 : ragg_presolve_rows(&a.p, a.n);
+  const int64_t rows = a.transform_only ? 0 : ragg_presolve_rows(&a.p, a.n);
   b.presolved = rows > 0;
-  if (rows > 0) {
-    /* few rows a block, to spread them over the multiprocessors; Krum's and
-     * Multi-Krum's n working doubles a row in shared memory where they fit */
-    int threads = 64, tmp_rows = 0;
-    size_t smem = 0;
-    if (a.p.rule != RAGG_RULE_BULYAN) {
-      int64_t fit = kPresolveSmemBytes / (8 * a.n);
-      if (fit >= 1) {
-        threads = (int)std::min<int64_t>(threads, fit);
-        tmp_rows = threads;
-        smem = sizeof(double) * (size_t)(threads * a.n);
-      }
-    }
-    if (smem > 48 * 1024) {
-      cudaError_t e = cudaFuncSetAttribute(presolve_kernel,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           (int)kPresolveSmemBytes);
-      if (e != cudaSuccess) return e;
-    }
-    presolve_kernel<<<(unsigned)ceil_div(rows, threads), threads, smem, stream>>>(b, tmp_rows);
-    cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess) return e;
-    if (a.p.rule == RAGG_RULE_BULYAN) {
-      bulyan_rounds_kernel<<<1, (unsigned)std::min<int64_t>(ceil_div(rows, 32) * 32, 512), 0, stream>>>(b);
-      e = cudaGetLastError();
-      if (e != cudaSuccess) return e;
-    }
-  }
+  cudaError_t e = rows > 0 ? launch_presolve(b, rows, stream) : cudaSuccess;
+  if (e != cudaSuccess) return e;
   solve_kernel<<<1, 1, 0, stream>>>(b);
   return cudaGetLastError();
 }

@@ -74,9 +74,11 @@ RAGG_HD void ragg_solve_multi_krum(const ragg_solve_params_t *p, ragg_rule_io_t 
   all_scores(p, io);
   mark_excluded_scores(io, scores);
   int64_t m = p->m == 0 ? io->n - p->f : p->m;
-  int64_t *idx = io->iscratch;
-  for (int64_t i = 0; i < io->n; ++i) idx[i] = i;
-  ragg_argsort_pairs(scores, idx, io->n);
+  int64_t *idx = io->iscratch; /* presolved: the order is there already */
+  if (!io->presolved) {
+    for (int64_t i = 0; i < io->n; ++i) idx[i] = i;
+    ragg_argsort_pairs(scores, idx, io->n);
+  }
   for (int64_t i = 0; i < io->ld; ++i) io->beta[i] = 0.0;
   for (int64_t i = 0; i < m; ++i) io->beta[idx[i]] = 1.0 / (double)m;
 }

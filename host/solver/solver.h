@@ -93,6 +93,9 @@ RAGG_HD int ragg_solve(const ragg_solve_params_t *p, ragg_solve_io_t *io);
  * row between barriers), else 0. ragg_presolve_row(p, io, i, tmp)
  * does row i's, writing only row i's part of the scratch, where ragg_solve
  * reads it when io->presolved is set; rows may run in any order or at once.
+ * Multi-Krum's presolved state also holds the rows in ascending (score,
+ * index) order, excluded rows' scores +Inf, at the start of iscratch (the
+ * CUDA backend ranks each row a thread).
  * tmp: n doubles of the caller's for the row's work, or NULL (row i's own
  * part of the scratch). */
 RAGG_HD int64_t ragg_presolve_rows(const ragg_solve_params_t *p, int64_t n);
