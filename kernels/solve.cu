@@ -234,6 +234,39 @@ __global__ void bulyan_rounds_kernel(SolveArgs a) {
   }
 }
 
+/* The geometric median in one block: its row pieces a thread a row, the
+ * rest in thread 0, a barrier between (the same functions, in the same
+ * order per row, as ragg_solve_geomed's loops). */
+__global__ void geomed_kernel(SolveArgs a) {
+  ragg_device::ragg_solve_params_t p;
+  ragg_device::ragg_solve_io_t io;
+  solve_io(a, &p, &io);
+  ragg_device::ragg_rule_io_t rio;
+  ragg_device::ragg_presolve_rule_io(&io, &rio);
+  const int64_t n = rio.n;
+  const bool lead = threadIdx.x == 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ragg_device::ragg_geomed_medoid_row(&rio, i);
+  __syncthreads();
+  if (lead) ragg_device::ragg_geomed_start(&rio);
+  __syncthreads();
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ragg_device::ragg_geomed_db_row(&rio, i);
+  __syncthreads();
+  double F = lead ? ragg_device::ragg_geomed_objective(&rio) : 0.0; /* thread 0's alone */
+  for (int64_t it = 0; it < p.max_iters; ++it) {
+    int halt = lead && !ragg_device::ragg_geomed_reweight(&p, &rio);
+    if (__syncthreads_or(halt)) break;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ragg_device::ragg_geomed_db_row(&rio, i);
+    __syncthreads();
+    int done = 0;
+    if (lead) {
+      double F2 = ragg_device::ragg_geomed_objective(&rio);
+      done = ragg_device::ragg_geomed_converged(&p, F, F2);
+      F = F2;
+    }
+    if (__syncthreads_or(done)) break;
+  }
+}
+
 /* One thread for the rest: it runs in a fixed order. */
 __global__ void solve_kernel(SolveArgs a) {
   ragg_device::ragg_solve_params_t p;
@@ -281,7 +314,8 @@ namespace {
 /* The rows' work ahead of the one-thread solve (ragg_presolve_rows of them):
  * Krum's and Multi-Krum's scores a warp a row (a thread a row, with shared
  * memory where it fits, beyond kWarpRowMax), then Multi-Krum's order a thread
- * a row; Bulyan's sorted lists a thread a row, then its rounds in one block. */
+ * a row; Bulyan's sorted lists a thread a row, then its rounds in one block;
+ * the geometric median in one block. */
 cudaError_t launch_multi_krum_order(const SolveArgs &b, int64_t rows, cudaStream_t stream) {
   cudaError_t e = cudaGetLastError(); /* the scores' launch */
   if (e != cudaSuccess) return e;
@@ -291,6 +325,10 @@ cudaError_t launch_multi_krum_order(const SolveArgs &b, int64_t rows, cudaStream
 
 cudaError_t launch_presolve(const SolveArgs &b, int64_t rows, cudaStream_t stream) {
   const bool bulyan = b.p.rule == RAGG_RULE_BULYAN, multi_krum = b.p.rule == RAGG_RULE_MULTI_KRUM;
+  if (b.p.rule == RAGG_RULE_GEOMED) {
+    geomed_kernel<<<1, (unsigned)std::min<int64_t>(ceil_div(rows, 32) * 32, 512), 0, stream>>>(b);
+    return cudaGetLastError();
+  }
   if (!bulyan && rows - 1 <= kWarpRowMax) {
     int P = 2;
     while (P < rows - 1) P <<= 1;

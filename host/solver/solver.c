@@ -262,7 +262,7 @@ RAGG_HD void ragg_presolve_rule_io(ragg_solve_io_t *io, ragg_rule_io_t *rio) {
 
 RAGG_HD int64_t ragg_presolve_rows(const ragg_solve_params_t *p, int64_t n) {
   int krum_family = p->rule == RULE_KRUM || p->rule == RULE_MULTI_KRUM || p->rule == RULE_BULYAN;
-  return krum_family && !ragg_has_prestep(p) ? n : 0;
+  return (krum_family || p->rule == RULE_GEOMED) && !ragg_has_prestep(p) ? n : 0;
 }
 
 RAGG_HD void ragg_presolve_row(const ragg_solve_params_t *p, ragg_solve_io_t *io, int64_t i,
@@ -271,7 +271,7 @@ RAGG_HD void ragg_presolve_row(const ragg_solve_params_t *p, ragg_solve_io_t *io
   ragg_presolve_rule_io(io, &rio);
   if (p->rule == RULE_BULYAN)
     ragg_bulyan_prework_row(&rio, i);
-  else
+  else if (p->rule != RULE_GEOMED)
     ragg_krum_prework_row(p, &rio, i, tmp);
 }
 

@@ -88,7 +88,10 @@ RAGG_HD void ragg_weights_over_inputs(const ragg_solve_params_t *p, ragg_solve_i
 /* Runs the rule; returns 0, or 1 when the rule met no finite candidate. */
 RAGG_HD int ragg_solve(const ragg_solve_params_t *p, ragg_solve_io_t *io);
 /* The rows of independent work ragg_presolve_row can do ahead of ragg_solve
- * (n for the Krum family without a pre-step: Krum's and Multi-Krum's scores,
+ * (n for the Krum family and the geometric median without a pre-step; the
+ * geometric median's presolved state is its result, which the CUDA backend's
+ * block forms from the ragg_geomed_ pieces, and it has no ragg_presolve_row
+ * work; Krum's and Multi-Krum's scores,
  * Bulyan's sorted distance lists, after which its rounds can run a thread a
  * row between barriers), else 0. ragg_presolve_row(p, io, i, tmp)
  * does row i's, writing only row i's part of the scratch, where ragg_solve
@@ -137,6 +140,15 @@ RAGG_HD void ragg_bulyan_begin(ragg_rule_io_t *io);
 RAGG_HD void ragg_bulyan_row_score(const ragg_solve_params_t *p, ragg_rule_io_t *io, int64_t round,
                                    int64_t i);
 RAGG_HD void ragg_bulyan_pick(const ragg_solve_params_t *p, ragg_rule_io_t *io, int64_t round);
+/* The geometric median in pieces (ragg_solve_geomed runs them): medoid rows,
+ * start, Db rows, objective, then until reweight returns 0, max_iters or
+ * convergence: Db rows, objective. Row pieces are independent of one another. */
+RAGG_HD void ragg_geomed_medoid_row(ragg_rule_io_t *io, int64_t i);
+RAGG_HD void ragg_geomed_start(ragg_rule_io_t *io);
+RAGG_HD void ragg_geomed_db_row(ragg_rule_io_t *io, int64_t i);
+RAGG_HD double ragg_geomed_objective(ragg_rule_io_t *io);
+RAGG_HD int ragg_geomed_reweight(const ragg_solve_params_t *p, ragg_rule_io_t *io);
+RAGG_HD int ragg_geomed_converged(const ragg_solve_params_t *p, double F, double F2);
 /* The rule's view ragg_solve gives a rule without a pre-step. */
 RAGG_HD void ragg_presolve_rule_io(ragg_solve_io_t *io, ragg_rule_io_t *rio);
 /* Next combination of k out of n in lexicographic order; 0 when done. */
