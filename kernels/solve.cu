@@ -32,8 +32,8 @@ namespace ragg_cuda {
 namespace {
 
 constexpr int64_t kPresolveSmemBytes = 160 * 1024; /* within a block's 163 KiB (A100), 227 (H100) */
-constexpr int64_t kWarpRowMax = 4096;        /* Krum rows a warp sorts: up to 32 KiB each */
-constexpr int64_t kWarpRowsSmem = 32 * 1024; /* a block's rows, within the default 48 KiB */
+constexpr int64_t kWarpRowMax = 4096;              /* Krum rows a warp sorts: up to 32 KiB each */
+constexpr int64_t kWarpRowsSmem = 32 * 1024;       /* a block's rows, within the default 48 KiB */
 
 __device__ double raw_sum(const RawSums &r, int64_t i, int64_t j) {
   double s = 0.0;
@@ -124,6 +124,18 @@ __device__ void solve_io(const SolveArgs &a, ragg_device::ragg_solve_params_t *p
   io->presolved = a.presolved;
 }
 
+/* What the row-parallel kernels work on: the parameters, and the view
+ * ragg_solve gives a rule without a pre-step. */
+struct RuleView {
+  ragg_device::ragg_solve_params_t p;
+  ragg_device::ragg_solve_io_t io;
+  ragg_device::ragg_rule_io_t rio;
+  __device__ explicit RuleView(const SolveArgs &a) {
+    solve_io(a, &p, &io);
+    ragg_device::ragg_presolve_rule_io(&io, &rio);
+  }
+};
+
 /* Each row's independent share (Krum family scores, Bulyan's sorted lists),
  * a thread a row: the same code, and so the same bits, as the serial loop.
  * With shared memory (tmp_rows > 0), each thread's n working doubles live
@@ -157,14 +169,10 @@ __global__ void krum_scores_warp_kernel(SolveArgs a, int P) {
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, W = blockDim.x >> 5;
   const int64_t i = (int64_t)blockIdx.x * W + w;
   if (i >= a.n) return; /* whole warps leave together */
-  ragg_device::ragg_solve_params_t p;
-  ragg_device::ragg_solve_io_t io;
-  solve_io(a, &p, &io);
-  ragg_device::ragg_rule_io_t rio;
-  ragg_device::ragg_presolve_rule_io(&io, &rio);
+  RuleView rv(a);
   double *v = krum_rows + (size_t)w * P;
   const int64_t c = a.n - 1;
-  const double *Di = rio.D + i * rio.ld;
+  const double *Di = rv.rio.D + i * rv.rio.ld;
   for (int t = lane; t < P; t += 32) v[t] = t < c ? Di[t < i ? t : t + 1] : nan("");
   __syncwarp();
   for (int size = 2; size <= P; size <<= 1)
@@ -182,10 +190,10 @@ __global__ void krum_scores_warp_kernel(SolveArgs a, int P) {
       __syncwarp();
     }
   if (lane == 0) {
-    const int64_t k = a.n - p.f - 2;
+    const int64_t k = a.n - rv.p.f - 2;
     double s = 0.0;
     for (int64_t t = 0; t < k && t < c; ++t) s += v[t];
-    rio.krum_scores[i] = s;
+    rv.rio.krum_scores[i] = s;
   }
 }
 
@@ -196,13 +204,9 @@ __global__ void krum_scores_warp_kernel(SolveArgs a, int P) {
 __global__ void multi_krum_order_kernel(SolveArgs a) {
   int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= a.n) return;
-  ragg_device::ragg_solve_params_t p;
-  ragg_device::ragg_solve_io_t io;
-  solve_io(a, &p, &io);
-  ragg_device::ragg_rule_io_t rio;
-  ragg_device::ragg_presolve_rule_io(&io, &rio);
+  RuleView rv(a);
   auto score = [&](int64_t j) {
-    return ragg_device::ragg_is_excluded_norm(rio.N[j]) ? 1.0 / 0.0 : rio.krum_scores[j];
+    return ragg_device::ragg_is_excluded_norm(rv.rio.N[j]) ? 1.0 / 0.0 : rv.rio.krum_scores[j];
   };
   const double si = score(i);
   int64_t rank = 0;
@@ -210,26 +214,22 @@ __global__ void multi_krum_order_kernel(SolveArgs a) {
     double sj = score(j);
     rank += nan_last_less(sj, si) || (!nan_last_less(si, sj) && j < i);
   }
-  rio.iscratch[rank] = i;
+  rv.rio.iscratch[rank] = i;
 }
 
 /* Bulyan's rounds on presolved rows, one block: each round's row scores a
  * thread a row, then its pick in one thread, a barrier after each (the same
  * functions, in the same order per row, as the serial loop). */
 __global__ void bulyan_rounds_kernel(SolveArgs a) {
-  ragg_device::ragg_solve_params_t p;
-  ragg_device::ragg_solve_io_t io;
-  solve_io(a, &p, &io);
-  ragg_device::ragg_rule_io_t rio;
-  ragg_device::ragg_presolve_rule_io(&io, &rio);
-  if (threadIdx.x == 0) ragg_device::ragg_bulyan_begin(&rio);
+  RuleView rv(a);
+  if (threadIdx.x == 0) ragg_device::ragg_bulyan_begin(&rv.rio);
   __syncthreads();
-  const int64_t theta = a.n - 2 * p.f;
+  const int64_t theta = a.n - 2 * rv.p.f;
   for (int64_t round = 0; round < theta; ++round) {
     for (int64_t i = threadIdx.x; i < a.n; i += blockDim.x)
-      ragg_device::ragg_bulyan_row_score(&p, &rio, round, i);
+      ragg_device::ragg_bulyan_row_score(&rv.p, &rv.rio, round, i);
     __syncthreads();
-    if (threadIdx.x == 0) ragg_device::ragg_bulyan_pick(&p, &rio, round);
+    if (threadIdx.x == 0) ragg_device::ragg_bulyan_pick(&rv.p, &rv.rio, round);
     __syncthreads();
   }
 }
@@ -238,29 +238,27 @@ __global__ void bulyan_rounds_kernel(SolveArgs a) {
  * rest in thread 0, a barrier between (the same functions, in the same
  * order per row, as ragg_solve_geomed's loops). */
 __global__ void geomed_kernel(SolveArgs a) {
-  ragg_device::ragg_solve_params_t p;
-  ragg_device::ragg_solve_io_t io;
-  solve_io(a, &p, &io);
-  ragg_device::ragg_rule_io_t rio;
-  ragg_device::ragg_presolve_rule_io(&io, &rio);
-  const int64_t n = rio.n;
+  RuleView rv(a);
+  const int64_t n = rv.rio.n;
   const bool lead = threadIdx.x == 0;
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ragg_device::ragg_geomed_medoid_row(&rio, i);
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+    ragg_device::ragg_geomed_medoid_row(&rv.rio, i);
   __syncthreads();
-  if (lead) ragg_device::ragg_geomed_start(&rio);
+  if (lead) ragg_device::ragg_geomed_start(&rv.rio);
   __syncthreads();
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ragg_device::ragg_geomed_db_row(&rio, i);
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ragg_device::ragg_geomed_db_row(&rv.rio, i);
   __syncthreads();
-  double F = lead ? ragg_device::ragg_geomed_objective(&rio) : 0.0; /* thread 0's alone */
-  for (int64_t it = 0; it < p.max_iters; ++it) {
-    int halt = lead && !ragg_device::ragg_geomed_reweight(&p, &rio);
+  double F = lead ? ragg_device::ragg_geomed_objective(&rv.rio) : 0.0; /* thread 0's alone */
+  for (int64_t it = 0; it < rv.p.max_iters; ++it) {
+    int halt = lead && !ragg_device::ragg_geomed_reweight(&rv.p, &rv.rio);
     if (__syncthreads_or(halt)) break;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ragg_device::ragg_geomed_db_row(&rio, i);
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+      ragg_device::ragg_geomed_db_row(&rv.rio, i);
     __syncthreads();
     int done = 0;
     if (lead) {
-      double F2 = ragg_device::ragg_geomed_objective(&rio);
-      done = ragg_device::ragg_geomed_converged(&p, F, F2);
+      double F2 = ragg_device::ragg_geomed_objective(&rv.rio);
+      done = ragg_device::ragg_geomed_converged(&rv.p, F, F2);
       F = F2;
     }
     if (__syncthreads_or(done)) break;
@@ -291,7 +289,8 @@ cudaError_t launch_reduce_parts(double *parts, int64_t L, int64_t nsplit, cudaSt
 
 cudaError_t launch_sum_gram_slots(const float *G, int64_t n, int64_t slots, double *parts,
                                   cudaStream_t stream) {
-  sum_splits_kernel<float, true><<<grid_for(n * n, 8, INT32_MAX), 256, 0, stream>>>(G, n, slots, parts);
+  sum_splits_kernel<float, true>
+      <<<grid_for(n * n, 8, INT32_MAX), 256, 0, stream>>>(G, n, slots, parts);
   return cudaGetLastError();
 }
 
@@ -346,15 +345,16 @@ cudaError_t launch_presolve(const SolveArgs &b, int64_t rows, cudaStream_t strea
     smem = sizeof(double) * (size_t)(threads * rows);
   }
   if (smem > 48 * 1024) {
-    cudaError_t e = cudaFuncSetAttribute(presolve_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         (int)kPresolveSmemBytes);
+    cudaError_t e = cudaFuncSetAttribute(
+        presolve_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kPresolveSmemBytes);
     if (e != cudaSuccess) return e;
   }
   presolve_kernel<<<(unsigned)ceil_div(rows, threads), threads, smem, stream>>>(b, tmp_rows);
   cudaError_t e = cudaGetLastError();
   if (e == cudaSuccess && multi_krum) return launch_multi_krum_order(b, rows, stream);
   if (e != cudaSuccess || !bulyan) return e;
-  bulyan_rounds_kernel<<<1, (unsigned)std::min<int64_t>(ceil_div(rows, 32) * 32, 512), 0, stream>>>(b);
+  bulyan_rounds_kernel<<<1, (unsigned)std::min<int64_t>(ceil_div(rows, 32) * 32, 512), 0, stream>>>(
+      b);
   return cudaGetLastError();
 }
 

@@ -148,10 +148,13 @@ int main(int argc, char **argv) {
     else if (!std::strcmp(argv[a], "--quick")) quick = true;
     else if (!std::strcmp(argv[a], "--rules") && a + 1 < argc) only = std::string(",") + argv[++a] + ",";
     else if (!std::strcmp(argv[a], "--no-baselines")) baselines = false;
-    else if (!std::strcmp(argv[a], "--ns") && a + 1 < argc) ns_arg = argv[++a];
-    else if (!std::strcmp(argv[a], "--dtypes") && a + 1 < argc) dtypes = std::string(",") + argv[++a] + ",";
+    else if (!std::strcmp(argv[a], "--ns") && a + 1 < argc)
+      ns_arg = argv[++a];
+    else if (!std::strcmp(argv[a], "--dtypes") && a + 1 < argc)
+      dtypes = std::string(",") + argv[++a] + ",";
   }
-  std::vector<int64_t> ns = quick ? std::vector<int64_t>{16, 64} : std::vector<int64_t>{8, 16, 32, 64, 128};
+  std::vector<int64_t> ns =
+      quick ? std::vector<int64_t>{16, 64} : std::vector<int64_t>{8, 16, 32, 64, 128};
   if (!ns_arg.empty()) {
     ns.clear();
     for (const char *p = ns_arg.c_str(); *p;) {
@@ -199,8 +202,8 @@ int main(int argc, char **argv) {
   cublasCreate(&blas);
   cublasSetStream(blas, s);
 
-  const ragg_rule_t rules[] = {RAGG_RULE_MEAN,   RAGG_RULE_MEDIAN,      RAGG_RULE_TRIMMED_MEAN,
-                               RAGG_RULE_MEAMED, RAGG_RULE_KRUM,        RAGG_RULE_MULTI_KRUM,
+  const ragg_rule_t rules[] = {RAGG_RULE_MEAN,   RAGG_RULE_MEDIAN,        RAGG_RULE_TRIMMED_MEAN,
+                               RAGG_RULE_MEAMED, RAGG_RULE_KRUM,          RAGG_RULE_MULTI_KRUM,
                                RAGG_RULE_GEOMED, RAGG_RULE_CENTERED_CLIP, RAGG_RULE_MONNA,
                                RAGG_RULE_BULYAN};
   for (ragg_dtype_t t : {RAGG_F32, RAGG_BF16}) {

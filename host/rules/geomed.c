@@ -12,8 +12,12 @@
  * piece are independent of one another (the CUDA backend runs them a thread
  * a row in one block, the rest in one thread between barriers). Scratch:
  * dist (n), then Db (n). */
-static RAGG_HD double *geomed_dist(const ragg_rule_io_t *io) { return io->scratch; }
-static RAGG_HD double *geomed_db(const ragg_rule_io_t *io) { return io->scratch + io->n; }
+static RAGG_HD double *geomed_dist(const ragg_rule_io_t *io) {
+  return io->scratch;
+}
+static RAGG_HD double *geomed_db(const ragg_rule_io_t *io) {
+  return io->scratch + io->n;
+}
 
 /* Db[i] = row i's sum of distances to the other rows that are not excluded. */
 RAGG_HD void ragg_geomed_medoid_row(ragg_rule_io_t *io, int64_t i) {

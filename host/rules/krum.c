@@ -25,7 +25,9 @@ static RAGG_HD double row_score(const double *D, int64_t ld, int64_t n, int64_t 
 
 /* Bulyan's scratch: round scores (n), then row i's distances to the others
  * sorted by (value, column) at sorted + i n, their columns at cols + i n. */
-static RAGG_HD double *bulyan_sorted(const ragg_rule_io_t *io) { return io->scratch + 2 * io->n; }
+static RAGG_HD double *bulyan_sorted(const ragg_rule_io_t *io) {
+  return io->scratch + 2 * io->n;
+}
 
 RAGG_HD void ragg_bulyan_prework_row(ragg_rule_io_t *io, int64_t i) {
   int64_t n = io->n;
@@ -42,8 +44,8 @@ RAGG_HD void ragg_bulyan_prework_row(ragg_rule_io_t *io, int64_t i) {
 RAGG_HD void ragg_krum_prework_row(const ragg_solve_params_t *p, ragg_rule_io_t *io, int64_t i,
                                    double *tmp) {
   /* without tmp, a row of scratch each, so that rows can run at once */
-  io->krum_scores[i] = row_score(io->D, io->ld, io->n, io->n - p->f - 2, i,
-                                 tmp ? tmp : io->scratch + i * io->n);
+  io->krum_scores[i] =
+      row_score(io->D, io->ld, io->n, io->n - p->f - 2, i, tmp ? tmp : io->scratch + i * io->n);
 }
 
 static RAGG_HD void all_scores(const ragg_solve_params_t *p, ragg_rule_io_t *io) {
@@ -93,7 +95,9 @@ RAGG_HD void ragg_solve_multi_krum(const ragg_solve_params_t *p, ragg_rule_io_t 
 static RAGG_HD unsigned char *bulyan_mask(const ragg_rule_io_t *io) {
   return (unsigned char *)io->iscratch; /* 1: still in R */
 }
-static RAGG_HD double *bulyan_scores(const ragg_rule_io_t *io) { return io->scratch + io->n; }
+static RAGG_HD double *bulyan_scores(const ragg_rule_io_t *io) {
+  return io->scratch + io->n;
+}
 
 RAGG_HD void ragg_bulyan_begin(ragg_rule_io_t *io) {
   for (int64_t i = 0; i < io->n; ++i) bulyan_mask(io)[i] = 1;

@@ -79,10 +79,10 @@ RAGG_HD void ragg_argsort_pairs(const double *key, int64_t *idx, int64_t n) {
 
 RAGG_HD void ragg_sort_pairs(double *key, double *val, int64_t n) {
 #define KLESS(a, b) (dless(key[a], key[b]) || (!dless(key[b], key[a]) && val[a] < val[b]))
-#define KSWAP(a, b)                \
-  do {                             \
-    SWAP_IN(key, double, a, b);    \
-    SWAP_IN(val, double, a, b);    \
+#define KSWAP(a, b)             \
+  do {                          \
+    SWAP_IN(key, double, a, b); \
+    SWAP_IN(val, double, a, b); \
   } while (0)
   HEAP_SORT(n, KLESS, KSWAP);
 #undef KLESS
