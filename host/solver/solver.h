@@ -67,8 +67,8 @@ typedef struct ragg_solve_io {
   double *mix;          /* n' x n transform W (rows: mixed points; cols: inputs) */
   double *scratch;
   int64_t *iscratch;
-  /* 1: ragg_presolve_row has done every row's independent work (the CUDA
-   * backend runs it a thread a row ahead of ragg_solve); 0 on the CPU. */
+  /* 1: the work ragg_presolve_rows describes is done (the CUDA backend runs
+   * it in parallel ahead of ragg_solve); 0 on the CPU. */
   int presolved;
 } ragg_solve_io_t;
 
@@ -87,20 +87,17 @@ RAGG_HD void ragg_weights_over_inputs(const ragg_solve_params_t *p, ragg_solve_i
                                       const double *beta, int64_t np);
 /* Runs the rule; returns 0, or 1 when the rule met no finite candidate. */
 RAGG_HD int ragg_solve(const ragg_solve_params_t *p, ragg_solve_io_t *io);
-/* The rows of independent work ragg_presolve_row can do ahead of ragg_solve
- * (n for the Krum family and the geometric median without a pre-step; the
- * geometric median's presolved state is its result, which the CUDA backend's
- * block forms from the ragg_geomed_ pieces, and it has no ragg_presolve_row
- * work; Krum's and Multi-Krum's scores,
- * Bulyan's sorted distance lists, after which its rounds can run a thread a
- * row between barriers), else 0. ragg_presolve_row(p, io, i, tmp)
- * does row i's, writing only row i's part of the scratch, where ragg_solve
- * reads it when io->presolved is set; rows may run in any order or at once.
- * Multi-Krum's presolved state also holds the rows in ascending (score,
- * index) order, excluded rows' scores +Inf, at the start of iscratch (the
- * CUDA backend ranks each row a thread).
- * tmp: n doubles of the caller's for the row's work, or NULL (row i's own
- * part of the scratch). */
+/* Work the CUDA backend runs in parallel ahead of ragg_solve, which then
+ * skips it (io->presolved set): without a pre-step, n rows for Krum and
+ * Multi-Krum (each row's score, from ragg_presolve_row or a kernel with the
+ * same bits; Multi-Krum also the rows in ascending (score, index) order,
+ * excluded rows' scores +Inf, at the start of iscratch), Bulyan (its whole
+ * selection: ragg_presolve_row sorts row i's distances, then the
+ * ragg_bulyan_ pieces run its rounds) and the geometric median (its weights,
+ * from the ragg_geomed_ pieces); else 0. ragg_presolve_row(p, io, i, tmp)
+ * writes only row i's part of the scratch; rows may run in any order or at
+ * once. tmp: n doubles of the caller's for the row's work, or NULL (row i's
+ * own part of the scratch). */
 RAGG_HD int64_t ragg_presolve_rows(const ragg_solve_params_t *p, int64_t n);
 RAGG_HD void ragg_presolve_row(const ragg_solve_params_t *p, ragg_solve_io_t *io, int64_t i,
                                double *tmp);
@@ -116,7 +113,7 @@ typedef struct ragg_rule_io {
   int64_t *bulyan_rows; /* Bulyan: theta rows */
   double *scratch;      /* 3 ld^2 + 8 ld doubles */
   int64_t *iscratch;    /* 2 ld ints */
-  int presolved;        /* ragg_krum_prework_row has run for every row */
+  int presolved;        /* ragg_presolve_rows' work is done (see there) */
 } ragg_rule_io_t;
 
 RAGG_HD void ragg_solve_krum(const ragg_solve_params_t *p, ragg_rule_io_t *io);
