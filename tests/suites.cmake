@@ -35,6 +35,18 @@ endif()
 target_compile_options(test_gram PRIVATE ${RAGG_WARN_FLAGS})
 add_test(NAME test_gram COMMAND test_gram)
 set_tests_properties(test_gram PROPERTIES LABELS cpu TIMEOUT 900)
+# The shared solver's presolved contract (the CUDA backend's row-parallel
+# work, run here on the CPU in shuffled row order), from the library's objects.
+add_executable(test_presolve test_presolve.cc $<TARGET_OBJECTS:ragg_core>)
+target_include_directories(test_presolve PRIVATE ${PROJECT_SOURCE_DIR}/host ${PROJECT_SOURCE_DIR}/include)
+target_link_libraries(test_presolve PRIVATE OpenMP::OpenMP_C OpenMP::OpenMP_CXX m GTest::gtest
+                      GTest::gtest_main)
+if(TARGET ragg_cuda)
+  target_link_libraries(test_presolve PRIVATE ragg_cuda)
+endif()
+target_compile_options(test_presolve PRIVATE ${RAGG_WARN_FLAGS})
+add_test(NAME test_presolve COMMAND test_presolve)
+set_tests_properties(test_presolve PROPERTIES LABELS cpu TIMEOUT 900)
 ragg_add_test(test_preagg SOURCES test_preagg.cc LABELS cpu)
 ragg_add_test(test_properties SOURCES test_properties.cc LABELS cpu)
 ragg_add_test(test_large SOURCES test_large.cc LABELS cpu slow)
