@@ -38,7 +38,7 @@ cublasStatus_t gram_cublas(cublasHandle_t h, ragg_dtype_t t, const void *x, int6
 cudaError_t launch_sum_gram_slots(const float *G, int64_t n, int64_t slots, double *parts,
                                   cudaStream_t stream);
 
-/* ---- solve.cu: n x n work on one small kernel each --------------------- */
+/* ---- solve.cu: the n x n work, on small kernels ----------------------- */
 
 /* The raw sums: nsplit splits of L x L doubles (our kernels' coordinate
  * splits, or cuBLAS's slots once launch_sum_gram_slots has added them). */
@@ -67,10 +67,11 @@ struct SolveArgs {
   int32_t *selected; /* report (device), or NULL */
   double *weights;   /* report (device), or NULL */
   int transform_only; /* 1: only the pre-step transform W */
-  int presolved;      /* set by launch_solve: the row-parallel kernel ran first */
+  int presolved;      /* set by launch_solve: the row-parallel kernels ran first */
 };
-/* The solver: the rule's row-parallel work (ragg_presolve_row, a thread a
- * row) where it has any, then the rest in one thread. */
+/* The solver: the rule's row-parallel work (ragg_presolve_rows: the Krum
+ * family's and the geometric median's, a warp, a thread or a block's threads
+ * a row) where it has any, then the rest in one thread. */
 cudaError_t launch_solve(const SolveArgs &a, cudaStream_t stream);
 
 /* ---- combine.cu: passes that form weighted sums of rows ---------------- */

@@ -1,9 +1,10 @@
 /* The n x n stage on the device: squared distances from the raw Gram sums,
  * then the shared solver (host/solver, host/rules), compiled here as
  * device-only code from the very same C files with --fmad=false, so the GPU
- * derives bit-identical weights from bit-identical distances (DESIGN §1). It
- * runs in one small kernel, with no host round trip between the Gram pass,
- * the solver and the combination. */
+ * derives bit-identical weights from bit-identical distances (DESIGN §1).
+ * The rules' independent row work (ragg_presolve_rows) runs first in kernels
+ * that give it many threads, the rest in one thread; no host round trip
+ * between the Gram pass, the solver and the combination. */
 #include "launch.cuh"
 
 /* The solver's files again, as device-only code in a namespace of their own
