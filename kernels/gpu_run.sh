@@ -68,7 +68,8 @@ skip=" ${RAGG_SKIP:-} "
     RAGG_NCCL_LIBRARY="$stage/lib/librobustagg_nccl.so.0.1" PYTHONUNBUFFERED=1 \
     python3 -m pytest -q -rs -p no:cacheprovider tests/test_aggregate.py tests/test_torch_nccl.py \
     -k "cuda or cupy or nccl" ) &
-tools=${RAGG_SANITIZERS:-memcheck racecheck synccheck initcheck}
+tools=${RAGG_SANITIZERS:-all}
+[ "$tools" = all ] && tools="memcheck racecheck synccheck initcheck"
 if command -v compute-sanitizer > /dev/null 2>&1; then
   for tool in $tools; do
     extra=""
