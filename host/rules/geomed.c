@@ -99,13 +99,16 @@ RAGG_HD int ragg_geomed_converged(const ragg_solve_params_t *p, double F, double
 
 RAGG_HD void ragg_solve_geomed(const ragg_solve_params_t *p, ragg_rule_io_t *io) {
   if (io->presolved) return; /* the CUDA backend's block ran the pieces */
-  int64_t n = io->n;
+  const int64_t n = io->n;
+  RAGG_PARALLEL_ROWS
   for (int64_t i = 0; i < n; ++i) ragg_geomed_medoid_row(io, i);
   ragg_geomed_start(io);
+  RAGG_PARALLEL_ROWS
   for (int64_t i = 0; i < n; ++i) ragg_geomed_db_row(io, i);
   double F = ragg_geomed_objective(io);
   for (int64_t it = 0; it < p->max_iters; ++it) {
     if (!ragg_geomed_reweight(p, io)) break;
+    RAGG_PARALLEL_ROWS
     for (int64_t i = 0; i < n; ++i) ragg_geomed_db_row(io, i);
     double F2 = ragg_geomed_objective(io);
     int done = ragg_geomed_converged(p, F, F2);

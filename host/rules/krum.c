@@ -50,8 +50,9 @@ RAGG_HD void ragg_krum_prework_row(const ragg_solve_params_t *p, ragg_rule_io_t 
 
 static RAGG_HD void all_scores(const ragg_solve_params_t *p, ragg_rule_io_t *io) {
   if (io->presolved) return;
-  for (int64_t i = 0; i < io->n; ++i)
-    io->krum_scores[i] = row_score(io->D, io->ld, io->n, io->n - p->f - 2, i, io->scratch);
+  const int64_t n = io->n;
+  RAGG_PARALLEL_ROWS
+  for (int64_t i = 0; i < n; ++i) ragg_krum_prework_row(p, io, i, (double *)0);
 }
 
 /* An excluded row sits at +Inf from every row: its own score is +Inf too. */
@@ -152,9 +153,11 @@ RAGG_HD void ragg_bulyan_pick(const ragg_solve_params_t *p, ragg_rule_io_t *io, 
 RAGG_HD void ragg_solve_bulyan(const ragg_solve_params_t *p, ragg_rule_io_t *io) {
   if (io->presolved) return;
   int64_t n = io->n, theta = n - 2 * p->f;
+  RAGG_PARALLEL_ROWS
   for (int64_t i = 0; i < n; ++i) ragg_bulyan_prework_row(io, i);
   ragg_bulyan_begin(io);
   for (int64_t round = 0; round < theta; ++round) {
+    RAGG_PARALLEL_ROWS
     for (int64_t i = 0; i < n; ++i) ragg_bulyan_row_score(p, io, round, i);
     ragg_bulyan_pick(p, io, round);
   }

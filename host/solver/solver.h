@@ -177,6 +177,16 @@ int ragg_subsets_parallel(const ragg_rule_io_t *io, int64_t k, int64_t total, do
 #define RAGG_SUBSETS_PARALLEL(...) 0
 #endif
 
+/* Put before a loop over i < n whose iterations each write only row i's
+ * results (a variable n must be in scope): the CPU build runs it on its
+ * OpenMP threads from 256 rows on, with the bits of the serial loop; the
+ * device build runs it as written. */
+#if defined(_OPENMP) && !defined(__CUDACC__)
+#define RAGG_PARALLEL_ROWS _Pragma("omp parallel for if (n >= 256) schedule(static)")
+#else
+#define RAGG_PARALLEL_ROWS
+#endif
+
 /* Shared pieces the rules use. */
 RAGG_HD void ragg_sort_doubles(double *v, int64_t n); /* ascending, NaN last */
 RAGG_HD void ragg_argsort_pairs(const double *key, int64_t *idx, int64_t n); /* by (key, idx) */
