@@ -23,30 +23,26 @@ ragg_add_test(test_subsets SOURCES test_subsets.cc ${PROJECT_SOURCE_DIR}/host/ru
               LABELS cpu)
 target_include_directories(test_subsets PRIVATE ${PROJECT_SOURCE_DIR}/host)
 target_link_libraries(test_subsets PRIVATE OpenMP::OpenMP_C OpenMP::OpenMP_CXX)
-# The CPU Gram pass on its own: linked from the library's objects (with the
-# CUDA backend's, where it is built, which the API objects call into).
-add_executable(test_gram test_gram.cc $<TARGET_OBJECTS:ragg_core>)
-target_include_directories(test_gram PRIVATE ${PROJECT_SOURCE_DIR}/host ${PROJECT_SOURCE_DIR}/include)
-target_link_libraries(test_gram PRIVATE OpenMP::OpenMP_C OpenMP::OpenMP_CXX m GTest::gtest
-                      GTest::gtest_main)
-if(TARGET ragg_cuda)
-  target_link_libraries(test_gram PRIVATE ragg_cuda)
-endif()
-target_compile_options(test_gram PRIVATE ${RAGG_WARN_FLAGS})
-add_test(NAME test_gram COMMAND test_gram)
-set_tests_properties(test_gram PROPERTIES LABELS cpu TIMEOUT 900)
+# Suites that reach the library's internal symbols: linked from the library's
+# objects (with the CUDA backend's, where it is built, which the API objects
+# call into).
+function(ragg_add_core_test name)
+  add_executable(${name} ${name}.cc $<TARGET_OBJECTS:ragg_core>)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/host ${PROJECT_SOURCE_DIR}/include)
+  target_link_libraries(${name} PRIVATE OpenMP::OpenMP_C OpenMP::OpenMP_CXX m GTest::gtest
+                        GTest::gtest_main)
+  if(TARGET ragg_cuda)
+    target_link_libraries(${name} PRIVATE ragg_cuda)
+  endif()
+  target_compile_options(${name} PRIVATE ${RAGG_WARN_FLAGS})
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES LABELS cpu TIMEOUT 900)
+endfunction()
+# The CPU Gram pass on its own.
+ragg_add_core_test(test_gram)
 # The shared solver's presolved contract (the CUDA backend's row-parallel
-# work, run here on the CPU in shuffled row order), from the library's objects.
-add_executable(test_presolve test_presolve.cc $<TARGET_OBJECTS:ragg_core>)
-target_include_directories(test_presolve PRIVATE ${PROJECT_SOURCE_DIR}/host ${PROJECT_SOURCE_DIR}/include)
-target_link_libraries(test_presolve PRIVATE OpenMP::OpenMP_C OpenMP::OpenMP_CXX m GTest::gtest
-                      GTest::gtest_main)
-if(TARGET ragg_cuda)
-  target_link_libraries(test_presolve PRIVATE ragg_cuda)
-endif()
-target_compile_options(test_presolve PRIVATE ${RAGG_WARN_FLAGS})
-add_test(NAME test_presolve COMMAND test_presolve)
-set_tests_properties(test_presolve PROPERTIES LABELS cpu TIMEOUT 900)
+# work, run here on the CPU in shuffled row order).
+ragg_add_core_test(test_presolve)
 ragg_add_test(test_preagg SOURCES test_preagg.cc LABELS cpu)
 ragg_add_test(test_properties SOURCES test_properties.cc LABELS cpu)
 ragg_add_test(test_large SOURCES test_large.cc LABELS cpu slow)

@@ -56,24 +56,11 @@ void expect_same_bits(ragg_rule_t rule, int pre, int64_t n, std::mt19937_64 &rng
   SCOPED_TRACE(std::string(ragg_rule_name(rule)) + " pre-step " + std::to_string(pre) +
                " n=" + std::to_string(n) + " seed=" + std::to_string(seed));
 
-  std::vector<double> alpha((size_t)L), scores((size_t)n), mix((size_t)(L * L)),
-      scratch((size_t)ragg_solver_scratch_doubles(n));
-  std::vector<int64_t> iscratch((size_t)ragg_solver_scratch_ints(n)), bul((size_t)L, 0);
-  std::vector<int32_t> sel((size_t)n);
-  ragg_solve_io_t io;
-  std::memset(&io, 0, sizeof(io));
-  io.n = n;
-  io.has_anchor = anchor;
-  io.D = dist.D.data();
-  io.N = dist.N.data();
-  io.alpha = alpha.data();
-  io.scores = scores.data();
-  io.selected = sel.data();
-  io.bulyan_rows = bul.data();
-  io.mix = mix.data();
-  io.scratch = scratch.data();
-  io.iscratch = iscratch.data();
-  ragg_solve(&p, &io);
+  HostSolve h(dist, /*poison=*/false);
+  ragg_solve(&p, &h.io);
+  const std::vector<double> &alpha = h.alpha, &scores = h.scores;
+  const std::vector<int64_t> &bul = h.bul;
+  const std::vector<int32_t> &sel = h.sel;
 
   std::vector<double> galpha((size_t)L), gscores((size_t)n);
   std::vector<int64_t> gbul((size_t)L);

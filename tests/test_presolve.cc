@@ -23,37 +23,6 @@ extern "C" {
 
 namespace {
 
-struct Solved {
-  std::vector<double> alpha, scores, scratch;
-  std::vector<int64_t> iscratch, bul;
-  std::vector<int32_t> sel;
-  std::vector<double> mix;
-  ragg_solve_io_t io;
-
-  Solved(const Distances &dist) {
-    const int64_t n = dist.n, L = dist.L;
-    alpha.assign((size_t)L, NAN);
-    scores.assign((size_t)n, NAN);
-    scratch.assign((size_t)ragg_solver_scratch_doubles(n), NAN);
-    iscratch.assign((size_t)ragg_solver_scratch_ints(n), -7);
-    bul.assign((size_t)L, 0);
-    sel.assign((size_t)n, -1);
-    mix.assign((size_t)(L * L), NAN);
-    std::memset(&io, 0, sizeof(io));
-    io.n = n;
-    io.has_anchor = (int)(L - n);
-    io.D = dist.D.data();
-    io.N = dist.N.data();
-    io.alpha = alpha.data();
-    io.scores = scores.data();
-    io.selected = sel.data();
-    io.bulyan_rows = bul.data();
-    io.mix = mix.data();
-    io.scratch = scratch.data();
-    io.iscratch = iscratch.data();
-  }
-};
-
 // a < b in (value, index) order, NaN values last: written here from the
 // contract, not taken from the library's sort.
 bool before(double va, int64_t a, double vb, int64_t b) {
@@ -134,13 +103,13 @@ TEST(Presolve, RowsInAnyOrderGiveTheSerialSolvesBits) {
         ASSERT_EQ(ragg_presolve_rows(&p, n), n);
         Distances dist = make_distances(n, 0, rng, excl ? n / 2 : -1);
 
-        Solved serial(dist);
+        HostSolve serial(dist, /*poison=*/true);
         ASSERT_EQ(0, ragg_solve(&p, &serial.io));
 
         std::vector<int64_t> rows((size_t)n);
         std::iota(rows.begin(), rows.end(), 0);
         std::shuffle(rows.begin(), rows.end(), rng);
-        Solved pre(dist);
+        HostSolve pre(dist, /*poison=*/true);
         presolve(p, pre.io, rows);
         pre.io.presolved = 1;
         ASSERT_EQ(0, ragg_solve(&p, &pre.io));
@@ -166,7 +135,7 @@ TEST(Presolve, NoRowWorkAheadOfAPreStep) {
     SCOPED_TRACE(ragg_rule_name(rule));
     EXPECT_EQ(ragg_presolve_rows(&p, 12), 0);
     Distances dist = make_distances(12, 0, rng, -1);
-    Solved a(dist), b(dist);
+    HostSolve a(dist, true), b(dist, true);
     ASSERT_EQ(0, ragg_solve(&p, &a.io));
     b.io.presolved = 1;
     ASSERT_EQ(0, ragg_solve(&p, &b.io));
