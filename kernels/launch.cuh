@@ -26,8 +26,8 @@ cudaError_t launch_gram_tiles(const RowSource &rows, int64_t L, int64_t d, bool 
  * chunks (a function of the shape alone) and forms each chunk's X X^T
  * (n x n floats, column-major) in its own slot of G, n * n floats apart:
  * GemmEx with CUBLAS_COMPUTE_32F, never TF32, in one strided-batched call
- * (plus one call for a shorter last chunk). The finalisation adds the slots
- * in double, in slot order. A single GEMM with k = d in the millions leaves
+ * (plus one call for a shorter last chunk); launch_sum_gram_slots adds the
+ * slots in double. A single GEMM with k = d in the millions leaves
  * most of the GPU idle at small n; the chunks fill it. */
 int64_t gram_blas_slots(int64_t n, int64_t d);
 cublasStatus_t gram_cublas(cublasHandle_t h, ragg_dtype_t t, const void *x, int64_t n, int64_t d,

@@ -23,10 +23,17 @@ static RAGG_HD double row_score(const double *D, int64_t ld, int64_t n, int64_t 
   return s;
 }
 
-/* Bulyan's scratch: round scores (n), then row i's distances to the others
- * sorted by (value, column) at sorted + i n, their columns at cols + i n. */
+/* Bulyan's scratch: the round's scores (n, from scratch + n), then row i's
+ * distances to the others sorted by (value, column) at sorted + i n, their
+ * columns at cols = sorted + n^2, + i n; iscratch: the mask of R. */
+static RAGG_HD double *bulyan_scores(const ragg_rule_io_t *io) {
+  return io->scratch + io->n;
+}
 static RAGG_HD double *bulyan_sorted(const ragg_rule_io_t *io) {
   return io->scratch + 2 * io->n;
+}
+static RAGG_HD unsigned char *bulyan_mask(const ragg_rule_io_t *io) {
+  return (unsigned char *)io->iscratch; /* 1: still in R */
 }
 
 RAGG_HD void ragg_bulyan_prework_row(ragg_rule_io_t *io, int64_t i) {
@@ -84,20 +91,6 @@ RAGG_HD void ragg_solve_multi_krum(const ragg_solve_params_t *p, ragg_rule_io_t 
   }
   for (int64_t i = 0; i < io->ld; ++i) io->beta[i] = 0.0;
   for (int64_t i = 0; i < m; ++i) io->beta[idx[i]] = 1.0 / (double)m;
-}
-
-/* Bulyan's selection. Row i's distances to the others are sorted once (by
- * value, then column); each round's score of i is then the sum of the first
- * k entries of that list whose column is still in R, in ascending order:
- * the values, and the order of the adds, that sorting the remaining
- * distances afresh every round gives (equal values add the same in either
- * order), in O(n) per row and round instead of O(n log n). Scratch: the
- * sorted values and their columns, 2 n^2 doubles after the scores. */
-static RAGG_HD unsigned char *bulyan_mask(const ragg_rule_io_t *io) {
-  return (unsigned char *)io->iscratch; /* 1: still in R */
-}
-static RAGG_HD double *bulyan_scores(const ragg_rule_io_t *io) {
-  return io->scratch + io->n;
 }
 
 RAGG_HD void ragg_bulyan_begin(ragg_rule_io_t *io) {
