@@ -231,8 +231,9 @@ static ragg_status_t check_config(ragg_context_t *ctx, const ragg_config_t *cfg,
   const char *rn = ragg_rule_name(cfg->rule);
   if (cfg->f < 0)
     FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: cfg->f = %lld must be >= 0", fn, (long long)cfg->f);
-  if (cfg->distances != RAGG_DISTANCES_GRAM && cfg->distances != RAGG_DISTANCES_DIRECT)
-    FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: cfg->distances = %d is not a ragg_distances_t", fn,
+  if (cfg->distances != RAGG_DISTANCES_GRAM && cfg->distances != RAGG_DISTANCES_DIRECT &&
+      cfg->distances != RAGG_DISTANCES_GRAM_FP32)
+    FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: cfg->distances = %d is not a ragg_distances_t (0..2)", fn,
          (int)cfg->distances);
   if (!(cfg->clip_norm >= 0.0) || isinf(cfg->clip_norm))
     FAIL(RAGG_ERR_INVALID_ARGUMENT, "%s: cfg->clip_norm = %g must be finite and >= 0", fn,

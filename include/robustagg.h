@@ -76,7 +76,16 @@ typedef enum {
 typedef enum { RAGG_MIX_NONE = 0, RAGG_MIX_NNM = 1, RAGG_MIX_BUCKETING = 2 } ragg_mix_t;
 typedef enum { RAGG_F32 = 0, RAGG_F16 = 1, RAGG_BF16 = 2 } ragg_dtype_t;
 typedef enum { RAGG_BACKEND_CPU = 0, RAGG_BACKEND_CUDA = 1 } ragg_backend_t;
-typedef enum { RAGG_DISTANCES_GRAM = 0, RAGG_DISTANCES_DIRECT = 1 } ragg_distances_t;
+/* How Gram-space rules form D (README, "Accuracy of Gram distances"): GRAM
+ * from G = X X^T accumulated in double on the CPU; DIRECT from differences,
+ * no cancellation; GRAM_FP32 from G with fp32 multiply-adds in runs of 16
+ * products per lane added in double (faster on the CPU, fp32's accuracy; the
+ * CUDA backend treats it as GRAM). */
+typedef enum {
+  RAGG_DISTANCES_GRAM = 0,
+  RAGG_DISTANCES_DIRECT = 1,
+  RAGG_DISTANCES_GRAM_FP32 = 2
+} ragg_distances_t;
 typedef enum { RAGG_MODE_SHARDED = 0, RAGG_MODE_REPLICATED = 1 } ragg_mode_t;
 typedef enum { RAGG_REDUCE_MEAN = 0, RAGG_REDUCE_SUM = 1 } ragg_reduce_t;
 

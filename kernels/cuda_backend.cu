@@ -98,8 +98,8 @@ Plan make_plan(const ragg_config_t *cfg, const ragg_report_t *report, int64_t n,
   pl.direct = cfg->distances == RAGG_DISTANCES_DIRECT;
   pl.origin_anchor = cc && cfg->cc_center == NULL;
   pl.Lraw = n + pl.anchor_row;
-  pl.use_cublas = contiguous && !shard && !pl.anchor_row && cfg->distances == RAGG_DISTANCES_GRAM &&
-                  !gram_prefers_own_kernel(pl.Lraw);
+  pl.use_cublas =
+      contiguous && !shard && !pl.anchor_row && !pl.direct && !gram_prefers_own_kernel(pl.Lraw);
   pl.dev_ptrs = !contiguous && pl.L > kParamRows;
   return pl;
 }

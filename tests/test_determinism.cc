@@ -65,14 +65,24 @@ TEST(Determinism, SameBitsOnRepeatedCallsAndAcrossThreadCounts) {
   const int64_t n = 17, d = 40003;  // n * d above the single-thread threshold; d odd
   const std::vector<float> x = inputs(n, d);
   const Case cases[] = {
-      {"median", RAGG_RULE_MEDIAN, 3, 0},       {"trimmed_mean", RAGG_RULE_TRIMMED_MEAN, 3, 0},
-      {"meamed", RAGG_RULE_MEAMED, 3, 0},       {"krum", RAGG_RULE_KRUM, 3, 0},
-      {"multi_krum", RAGG_RULE_MULTI_KRUM, 3, 0}, {"bulyan", RAGG_RULE_BULYAN, 3, 0},
-      {"geomed", RAGG_RULE_GEOMED, 3, 0},       {"centered_clip", RAGG_RULE_CENTERED_CLIP, 3, 0},
-      {"monna", RAGG_RULE_MONNA, 3, 0},         {"caf", RAGG_RULE_CAF, 3, 0},
-      {"smea", RAGG_RULE_SMEA, 1, 0},           {"mean", RAGG_RULE_MEAN, 0, 0},
-      {"krum+nnm", RAGG_RULE_KRUM, 3, 1},       {"median+arc", RAGG_RULE_MEDIAN, 3, 2},
+      {"median", RAGG_RULE_MEDIAN, 3, 0},
+      {"trimmed_mean", RAGG_RULE_TRIMMED_MEAN, 3, 0},
+      {"meamed", RAGG_RULE_MEAMED, 3, 0},
+      {"krum", RAGG_RULE_KRUM, 3, 0},
+      {"multi_krum", RAGG_RULE_MULTI_KRUM, 3, 0},
+      {"bulyan", RAGG_RULE_BULYAN, 3, 0},
+      {"geomed", RAGG_RULE_GEOMED, 3, 0},
+      {"centered_clip", RAGG_RULE_CENTERED_CLIP, 3, 0},
+      {"monna", RAGG_RULE_MONNA, 3, 0},
+      {"caf", RAGG_RULE_CAF, 3, 0},
+      {"smea", RAGG_RULE_SMEA, 1, 0},
+      {"mean", RAGG_RULE_MEAN, 0, 0},
+      {"krum+nnm", RAGG_RULE_KRUM, 3, 1},
+      {"median+arc", RAGG_RULE_MEDIAN, 3, 2},
       {"geomed+bucketing", RAGG_RULE_GEOMED, 2, 3},
+      {"krum fp32", RAGG_RULE_KRUM, 3, 0, RAGG_DISTANCES_GRAM_FP32},
+      {"centered_clip fp32", RAGG_RULE_CENTERED_CLIP, 3, 0, RAGG_DISTANCES_GRAM_FP32},
+      {"mean+arc fp32", RAGG_RULE_MEAN, 3, 2, RAGG_DISTANCES_GRAM_FP32},
   };
   for (const Case &c : cases) {
     SCOPED_TRACE(c.name);
@@ -99,6 +109,8 @@ TEST(Determinism, GramKernelsAgreeAcrossVectorWidths) {
     const Case cases[] = {
         {"krum", RAGG_RULE_KRUM, f, 0},
         {"krum direct", RAGG_RULE_KRUM, f, 0, RAGG_DISTANCES_DIRECT},
+        {"krum fp32", RAGG_RULE_KRUM, f, 0, RAGG_DISTANCES_GRAM_FP32},
+        {"geomed fp32", RAGG_RULE_GEOMED, f, 0, RAGG_DISTANCES_GRAM_FP32},
         {"geomed", RAGG_RULE_GEOMED, f, 0},
         {"centered_clip", RAGG_RULE_CENTERED_CLIP, f, 0},
         {"caf", RAGG_RULE_CAF, f, 0},

@@ -6,7 +6,9 @@
 // for distances to an anchor), whatever the vector width and thread count.
 // The sizes straddle the pass's shapes: 4 x 4 tiles and leftovers, short
 // blocks with kept lane sums (n <= 16) and long blocks (n >= 17), a row of
-// one partial block, and rows of many parts.
+// one partial block, and rows of many parts. RAGG_DISTANCES_GRAM_FP32 (fp32
+// multiply-adds in runs, added in double) is held to its own bound and to
+// the same bits on every kernel (AVX-512, AVX2, portable C) and thread count.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -20,6 +22,7 @@
 
 extern "C" {
 #include "cpu/cpu.h"
+#include "cpu/gram32.h"
 }
 
 #include "simd_level.hh"
@@ -132,6 +135,83 @@ TEST(GramPass, EachPairHasTheSameBitsWhicheverKernelFormsIt) {
     EXPECT_TRUE(same_bits(gram(x, t, mode, RAGG_PAIRS_DIAG, 2), diag)) << "RAGG_CPU_SIMD=avx2";
     EXPECT_TRUE(same_bits(gram(x, t, mode, RAGG_PAIRS_LAST, 2), last)) << "RAGG_CPU_SIMD=avx2";
   });
+}
+
+// |x_i . x_j|'s terms, in long double: the definition's sum and magnitude.
+struct DefSum {
+  long double s = 0.0L, mag = 0.0L;
+};
+DefSum dot(const Rows &x, ragg_dtype_t t, int64_t i, int64_t j) {
+  DefSum r;
+  for (int64_t k = 0; k < x.d; ++k) {
+    const long double term = (long double)x.value(t, i, k) * x.value(t, j, k);
+    r.s += term;
+    r.mag += std::fabs(term);
+  }
+  return r;
+}
+
+TEST(GramPassFp32, RawSumsWithinTheRunBound) {
+  for (int64_t n : {1, 3, 4, 5, 9, 16, 17, 23, 40})
+    for (int64_t d : {1, 7, 16, 389, 30011})
+      for (ragg_dtype_t t : {RAGG_F32, RAGG_BF16}) {
+        SCOPED_TRACE("n=" + std::to_string(n) + " d=" + std::to_string(d) +
+                     (t == RAGG_F32 ? " f32" : " bf16"));
+        const Rows x = make_rows(n, d, 3000 + (uint64_t)(n * 7 + d));
+        const std::vector<double> R = gram(x, t, RAGG_DISTANCES_GRAM_FP32, RAGG_PAIRS_ALL, 2);
+        double worst = 0.0;  // the largest error seen, in units of the run bound
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            if (j < i) {
+              EXPECT_EQ(R[i * n + j], 0.0);
+              continue;
+            }
+            const DefSum e = dot(x, t, i, j);
+            // a run of RUN fused multiply-adds in fp32: at most (RUN + 1) 2^-24
+            // of its terms' magnitudes; the double sums of the runs: d ulps
+            const double bound = (RAGG_GRAM32_RUN + 1) * std::ldexp(1.0, -24) * (double)e.mag +
+                                 4.0 * (double)d * 1.2e-16 * (double)e.mag + 1e-300;
+            const double err = std::fabs(R[i * n + j] - (double)e.s);
+            EXPECT_LE(err, bound) << "pair " << i << "," << j;
+            if (err / bound > worst) worst = err / bound;
+          }
+        // fp32 arithmetic, not double: a sum of many terms shows fp32's rounding
+        // (the double pass stays below 1e-6 of this bound)
+        if (t == RAGG_F32 && d >= 389 && n >= 3) {
+          EXPECT_GT(worst, 1e-5) << worst;
+        }
+      }
+}
+
+TEST(GramPassFp32, SameBitsOnEveryKernelAndThreadCount) {
+  for (int64_t n : {1, 2, 5, 8, 13, 17, 23, 40})
+    for (int64_t d : {7, 389, 30011})
+      for (ragg_dtype_t t : {RAGG_F32, RAGG_BF16}) {
+        SCOPED_TRACE("n=" + std::to_string(n) + " d=" + std::to_string(d) +
+                     (t == RAGG_F32 ? " f32" : " bf16"));
+        const Rows x = make_rows(n, d, 4000 + (uint64_t)(n * 7 + d));
+        const std::vector<double> all = gram(x, t, RAGG_DISTANCES_GRAM_FP32, RAGG_PAIRS_ALL, 2);
+        for (int threads : {1, 3})
+          EXPECT_TRUE(same_bits(gram(x, t, RAGG_DISTANCES_GRAM_FP32, RAGG_PAIRS_ALL, threads), all))
+              << threads << " threads";
+        for (const char *level : {"avx2", "0"}) {
+          SimdLevel s(level);
+          EXPECT_TRUE(same_bits(gram(x, t, RAGG_DISTANCES_GRAM_FP32, RAGG_PAIRS_ALL, 2), all))
+              << "RAGG_CPU_SIMD=" << level;
+        }
+        // the norms-only and anchor passes: the full pass's bits, on every kernel
+        for (const char *level : {"", "avx2", "0"}) {
+          SimdLevel s(level);
+          const std::vector<double> diag = gram(x, t, RAGG_DISTANCES_GRAM_FP32, RAGG_PAIRS_DIAG, 2),
+                                    last = gram(x, t, RAGG_DISTANCES_GRAM_FP32, RAGG_PAIRS_LAST, 2);
+          for (int64_t i = 0; i < n; ++i) {
+            EXPECT_TRUE(same_bits(diag[i * n + i], all[i * n + i])) << "norm " << i << " " << level;
+            EXPECT_TRUE(same_bits(last[i * n + i], all[i * n + i])) << "norm " << i << " " << level;
+            EXPECT_TRUE(same_bits(last[i * n + n - 1], all[i * n + n - 1]))
+                << "pair " << i << ",last " << level;
+          }
+        }
+      }
 }
 
 }  // namespace

@@ -48,3 +48,14 @@ TEST(Krum, DirectDistancesGiveTheSameChoice) {
   check_shape(RAGG_RULE_MULTI_KRUM, {12, 1003, 3, RAGG_BF16}, 41, separated_fill(),
               [](ragg_config_t &c) { c.distances = RAGG_DISTANCES_DIRECT; });
 }
+
+// fp32 runs (RAGG_DISTANCES_GRAM_FP32): on inputs whose ranking gaps exceed
+// fp32's bound the oracle's choice, for each entry point and dtype.
+TEST(Krum, Fp32DistancesGiveTheSameChoice) {
+  const auto fp32 = [](ragg_config_t &c) { c.distances = RAGG_DISTANCES_GRAM_FP32; };
+  check_shape(RAGG_RULE_KRUM, {11, 1003, 4}, 50, separated_fill(), fp32);
+  check_shape(RAGG_RULE_MULTI_KRUM, {23, 1003, 5, RAGG_BF16}, 51, separated_fill(), fp32);
+  check_shape(RAGG_RULE_MULTI_KRUM, {64, 4099, 8, RAGG_F32, 0, Entry::Pointers}, 52,
+              separated_fill(), fp32);
+  check_shape(RAGG_RULE_KRUM, {11, 37, 4}, 53, hostile_fill(0, 4), fp32);
+}

@@ -6,6 +6,7 @@
 
 #include "convert.h"
 #include "cpu.h"
+#include "gram32.h"
 
 enum { BLOCK = 512, LANES = 8 };
 /* Short blocks (n <= 16 takes 128 values a row) from memory: the block
@@ -76,6 +77,32 @@ RAGG_CLONES static void load_block(ragg_dtype_t t, const void *const *rows, int6
       for (int64_t k = 0; k < len; ++k) b[k] = (double)ragg_load(t, rows[i], k0 + k);
     }
     for (int64_t k = len; k < bs; ++k) b[k] = 0.0;
+  }
+}
+
+/* The fp32-run pass's block: bs values of each row as floats (16-bit values
+ * widen exactly), zeros past the row's end and in rows L..Lp-1. */
+RAGG_CLONES static void load_block32(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t Lp,
+                                     int64_t k0, int64_t len, int64_t bs, float *buf,
+                                     int64_t pf_end) {
+  const size_t es = ragg_dtype_size(t);
+  for (int64_t i = 0; i < Lp; ++i) {
+    float *b = buf + i * bs;
+    if (i >= L) {
+      memset(b, 0, sizeof(float) * (size_t)bs);
+      continue;
+    }
+    const int64_t pk = k0 + PF_BLOCKS * bs;
+    if (pk < pf_end) {
+      const char *p = (const char *)rows[i] + (size_t)pk * es;
+      const size_t bytes = (size_t)(pf_end - pk < bs ? pf_end - pk : bs) * es;
+      for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 1);
+    }
+    if (t == RAGG_F32)
+      memcpy(b, (const float *)rows[i] + k0, sizeof(float) * (size_t)len);
+    else
+      for (int64_t k = 0; k < len; ++k) b[k] = ragg_load(t, rows[i], k0 + k);
+    for (int64_t k = len; k < bs; ++k) b[k] = 0.0f;
   }
 }
 
@@ -366,17 +393,54 @@ static void reduce_pairs(double *A, int64_t L, double *G) {
   }
 }
 
+/* The pass with fp32 runs (gram32.h) over blocks b0..b1-1 into part p's G. Rows are padded to a
+ * multiple of 4 with zero rows; each tile also fetches its share of the next block's lines (towards
+ * L2), so the next copy does not wait on memory. */
+static void gram32_part(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d, int pairs,
+                        int64_t bs, int64_t b0, int64_t b1, int64_t nblocks, float *buf,
+                        ragg_gram32_kernel_t kern, double *G) {
+  const int64_t Lp = (L + 3) / 4 * 4, bs32 = bs < RAGG_GRAM32_LANES ? RAGG_GRAM32_LANES : bs;
+  const int64_t pf_end = bs > PF_MAX_BS ? 0 : b1 * bs < d ? b1 * bs : d;
+  int64_t tiles = 0;
+  for (int64_t i = 0; i < Lp; i += kern.tr) tiles += (Lp - i / 4 * 4) / 4;
+  for (int64_t b = b0; b < b1; ++b) {
+    int64_t k0 = b * bs, len = d - k0 < bs ? d - k0 : bs;
+    load_block32(t, rows, L, Lp, k0, len, bs32, buf, pf_end);
+    if (pairs != RAGG_PAIRS_ALL) {
+      for (int64_t i = 0; i < L; ++i) {
+        kern.pair(buf, bs32, i, i, L, G);
+        if (pairs == RAGG_PAIRS_LAST && i + 1 < L) kern.pair(buf, bs32, i, L - 1, L, G);
+      }
+      continue;
+    }
+    next_block_t nb = {rows, ragg_dtype_size(t), 0, k0 + bs, 0, 0};
+    if (bs > PF_MAX_BS && b + 1 < nblocks)
+      nb.bytes = (size_t)(d - nb.k0 < bs ? d - nb.k0 : bs) * nb.es;
+    const int64_t lines = ((int64_t)nb.bytes * L / 64 + tiles - 1) / tiles;
+    for (int64_t i = 0; i < Lp; i += kern.tr)
+      for (int64_t j = i / 4 * 4; j < Lp; j += 4) {
+        for (fetch_t f = next_stretch(&nb, L, lines); f.lines > 0; --f.lines, f.p += 64)
+          __builtin_prefetch(f.p, 0, 2);
+        kern.tile(buf, bs32, i, j, L, G);
+      }
+  }
+}
+
 int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d,
                       ragg_distances_t mode, int pairs, double *R, double *part_buf) {
+  const int fp32 = mode == RAGG_DISTANCES_GRAM_FP32;
+  const ragg_gram32_kernel_t kern32 = ragg_gram32_kernel();
   int wide = wide_vectors();
   int64_t bs = gram_block_size(L, d), parts = ragg_cpu_gram_parts(L, d),
           nblocks = (d + bs - 1) / bs;
   int failed = 0;
 #pragma omp parallel if (parts > 1)
   {
-    double *buf = (double *)malloc(sizeof(double) * (size_t)(L * bs));
+    double *buf = (double *)malloc(fp32 ? sizeof(float) * (size_t)((L + 3) / 4 * 4) *
+                                              (size_t)(bs < 16 ? 16 : bs)
+                                        : sizeof(double) * (size_t)(L * bs));
     /* each pair's running lanes (16 KiB at L = 16) */
-    const int lanes = L <= SHORT_MAX_L;
+    const int lanes = L <= SHORT_MAX_L && !fp32;
     double *A = lanes ? (double *)calloc((size_t)(L * L * LANES), sizeof(double)) : NULL;
     if (!buf || (lanes && !A)) {
 #pragma omp atomic write
@@ -389,6 +453,10 @@ int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_
       if (!buf || (lanes && !A)) continue;
       sink_t s = {G, A, L};
       int64_t b0 = nblocks * p / parts, b1 = nblocks * (p + 1) / parts;
+      if (fp32) {
+        gram32_part(t, rows, L, d, pairs, bs, b0, b1, nblocks, (float *)buf, kern32, G);
+        continue;
+      }
       /* prefetch up to the part's end, and only short blocks */
       const int64_t pf_end = bs > PF_MAX_BS ? 0 : b1 * bs < d ? b1 * bs : d;
       for (int64_t b = b0; b < b1; ++b) {

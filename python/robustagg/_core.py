@@ -382,7 +382,7 @@ def aggregate(x, rule="krum", f=2, return_report=False, **options):
 
     rule: one of robustagg.rules. f: the number of Byzantine inputs to tolerate.
     options: the ragg_config_t fields m, clip_norm, tau, iters, cc_center, nu,
-    max_iters, tol, brute_limit, distances ("gram"/"direct"), trusted,
+    max_iters, tol, brute_limit, distances ("gram"/"direct"/"gram_fp32"), trusted,
     adaptive_clip, mix ("none"/"nnm"/"bucketing"), bucket_size, seed; the
     defaults are the C library's (see robustagg.config_defaults()).
 

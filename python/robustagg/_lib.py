@@ -56,7 +56,7 @@ F32, F16, BF16 = 0, 1, 2
 BACKEND_CPU, BACKEND_CUDA = 0, 1
 REDUCE = {"mean": 0, "sum": 1}
 MODES = {"sharded": 0, "replicated": 1}
-DISTANCES = {"gram": 0, "direct": 1}
+DISTANCES = {"gram": 0, "direct": 1, "gram_fp32": 2}
 MIX = {"none": 0, "nnm": 1, "bucketing": 2}
 
 

@@ -159,6 +159,12 @@ def cases(f, brute_f):
          ("Krum", {"f": f}, "ByzFL scores by the mean of n-f-1 neighbours")),
         ("multi_krum", f, {}, "", np_multi_krum, None,
          ("MultiKrum", {"f": f}, "ByzFL scores by the mean of n-f-1 neighbours")),
+        # the Krum family with fp32 runs in the Gram pass (distances="gram_fp32"),
+        # the accuracy class of the fp32 peers (torch.cdist, ByzFL on torch)
+        ("krum", f, {"distances": "gram_fp32"}, " fp32", np_krum, (torch_krum, "agree"),
+         ("Krum", {"f": f}, "ByzFL scores by the mean of n-f-1 neighbours")),
+        ("multi_krum", f, {"distances": "gram_fp32"}, " fp32", np_multi_krum, None,
+         ("MultiKrum", {"f": f}, "ByzFL scores by the mean of n-f-1 neighbours")),
         ("bulyan", f, {}, "", None, None, None),
         ("geomed", f, {}, "", np_geomed, None,
          ("GeometricMedian", {}, "ByzFL: 3 iterations from 0, nu = 0.1")),

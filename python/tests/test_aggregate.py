@@ -299,6 +299,8 @@ def test_options_reach_the_library():
     gram = robustagg.aggregate(x, rule="krum", f=F)
     direct = robustagg.aggregate(x, rule="krum", f=F, distances="direct")
     np.testing.assert_array_equal(gram, direct)
+    fp32 = robustagg.aggregate(x, rule="krum", f=F, distances="gram_fp32")
+    np.testing.assert_array_equal(gram, fp32)
     for rule, opts in (("median", {"mix": "nnm"}), ("krum", {"mix": "nnm"}),
                        ("krum", {"mix": "bucketing", "bucket_size": 2, "seed": 7}),
                        ("geomed", {"mix": "bucketing", "bucket_size": 3, "seed": 1}),

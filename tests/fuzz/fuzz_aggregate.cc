@@ -38,7 +38,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   cfg.rule = static_cast<ragg_rule_t>(rule);
   uint8_t flags = r.get<uint8_t>();
   int dtype = flags % 3;
-  cfg.distances = (flags & 8) ? RAGG_DISTANCES_DIRECT : RAGG_DISTANCES_GRAM;
+  cfg.distances = (flags & 8)   ? RAGG_DISTANCES_DIRECT
+                  : (flags & 4) ? RAGG_DISTANCES_GRAM_FP32
+                                : RAGG_DISTANCES_GRAM;
   if (flags & 16) cfg.clip_norm = r.get<float>();
   if (flags & 32) cfg.adaptive_clip = 1;
   cfg.mix = static_cast<ragg_mix_t>((flags >> 6) % 3);
