@@ -175,9 +175,10 @@ TEST(GramPassFp32, RawSumsWithinTheRunBound) {
             EXPECT_LE(err, bound) << "pair " << i << "," << j;
             if (err / bound > worst) worst = err / bound;
           }
-        // fp32 arithmetic, not double: a sum of many terms shows fp32's rounding
-        // (the double pass stays below 1e-6 of this bound)
-        if (t == RAGG_F32 && d >= 389 && n >= 3) {
+        // from 17 rows fp32 arithmetic, not double: a sum of many terms shows
+        // fp32's rounding (the double pass, which serves up to 16 rows, stays
+        // below 1e-6 of this bound)
+        if (t == RAGG_F32 && d >= 389 && n > 16) {
           EXPECT_GT(worst, 1e-5) << worst;
         }
       }

@@ -1,6 +1,7 @@
 #ifndef RAGG_GRAM32_H
 #define RAGG_GRAM32_H
-/* RAGG_DISTANCES_GRAM_FP32: the Gram pass with fp32 multiply-adds.
+/* RAGG_DISTANCES_GRAM_FP32: the Gram pass with fp32 multiply-adds (from 17
+ * rows; up to 16 the double pass serves the mode).
  *
  * Each pair keeps 16 lanes; lane l takes the coordinates k = l (mod 16) of a
  * block. A lane multiply-adds RAGG_GRAM32_RUN products in fp32 (fused, one
