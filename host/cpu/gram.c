@@ -83,21 +83,14 @@ RAGG_CLONES static void load_block(ragg_dtype_t t, const void *const *rows, int6
 
 /* The fp32-run pass's block: bs values of each row as floats (16-bit values
  * widen exactly), zeros past the row's end and in rows L..Lp-1. */
-RAGG_CLONES static void load_block32(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t Lp,
-                                     int64_t k0, int64_t len, int64_t bs, float *buf,
-                                     int64_t pf_end) {
-  const size_t es = ragg_dtype_size(t);
+RAGG_CLONES static void load_block32(ragg_dtype_t t, const void *const *rows, int64_t L,
+                                     int64_t Lp, int64_t k0, int64_t len, int64_t bs,
+                                     float *buf) {
   for (int64_t i = 0; i < Lp; ++i) {
     float *b = buf + i * bs;
     if (i >= L) {
       memset(b, 0, sizeof(float) * (size_t)bs);
       continue;
-    }
-    const int64_t pk = k0 + PF_BLOCKS * bs;
-    if (pk < pf_end) {
-      const char *p = (const char *)rows[i] + (size_t)pk * es;
-      const size_t bytes = (size_t)(pf_end - pk < bs ? pf_end - pk : bs) * es;
-      for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 1);
     }
     if (t == RAGG_F32)
       memcpy(b, (const float *)rows[i] + k0, sizeof(float) * (size_t)len);
@@ -401,12 +394,11 @@ static void gram32_part(ragg_dtype_t t, const void *const *rows, int64_t L, int6
                         int64_t bs, int64_t b0, int64_t b1, int64_t nblocks, float *buf,
                         ragg_gram32_kernel_t kern, double *G) {
   const int64_t Lp = (L + 3) / 4 * 4, bs32 = bs < RAGG_GRAM32_LANES ? RAGG_GRAM32_LANES : bs;
-  const int64_t pf_end = bs > PF_MAX_BS ? 0 : b1 * bs < d ? b1 * bs : d;
   int64_t tiles = 0;
   for (int64_t i = 0; i < Lp; i += kern.tr) tiles += (Lp - i / 4 * 4) / 4;
   for (int64_t b = b0; b < b1; ++b) {
     int64_t k0 = b * bs, len = d - k0 < bs ? d - k0 : bs;
-    load_block32(t, rows, L, Lp, k0, len, bs32, buf, pf_end);
+    load_block32(t, rows, L, Lp, k0, len, bs32, buf);
     if (pairs != RAGG_PAIRS_ALL) {
       for (int64_t i = 0; i < L; ++i) {
         kern.pair(buf, bs32, i, i, L, G);
