@@ -83,9 +83,8 @@ RAGG_CLONES static void load_block(ragg_dtype_t t, const void *const *rows, int6
 
 /* The fp32-run pass's block: bs values of each row as floats (16-bit values
  * widen exactly), zeros past the row's end and in rows L..Lp-1. */
-RAGG_CLONES static void load_block32(ragg_dtype_t t, const void *const *rows, int64_t L,
-                                     int64_t Lp, int64_t k0, int64_t len, int64_t bs,
-                                     float *buf) {
+RAGG_CLONES static void load_block32(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t Lp,
+                                     int64_t k0, int64_t len, int64_t bs, float *buf) {
   for (int64_t i = 0; i < Lp; ++i) {
     float *b = buf + i * bs;
     if (i >= L) {
