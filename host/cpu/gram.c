@@ -413,7 +413,7 @@ static void gram32_part(ragg_dtype_t t, const void *const *rows, int64_t L, int6
       for (int64_t j = i / 4 * 4; j < Lp; j += 4) {
         for (fetch_t f = next_stretch(&nb, L, lines); f.lines > 0; --f.lines, f.p += 64)
           __builtin_prefetch(f.p, 0, 2);
-        kern.tile(buf, bs32, i, j, L, G);
+        (j == i && kern.diag ? kern.diag : kern.tile)(buf, bs32, i, j, L, G);
       }
   }
 }

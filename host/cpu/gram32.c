@@ -31,9 +31,12 @@ static inline lanes16_t lanes_fma(lanes16_t c, lanes16_t x, lanes16_t y) {
 #define TC 4
 #define GRAM32_FN gram32_tile_portable
 #define PAIR32_FN gram32_pair_portable
+#define DIAG32_FN gram32_diag_portable
 static void gram32_tile_portable(const float *buf, int64_t bs, int64_t i, int64_t j, int64_t L,
                                  double *G);
 static void gram32_pair_portable(const float *buf, int64_t bs, int64_t i, int64_t j, int64_t L,
+                                 double *G);
+static void gram32_diag_portable(const float *buf, int64_t bs, int64_t i, int64_t j, int64_t L,
                                  double *G);
 #include "gram32_impl.h"
 
@@ -43,10 +46,12 @@ ragg_gram32_kernel_t ragg_gram32_kernel(void) {
   __builtin_cpu_init();
   if (level != RAGG_SIMD_OFF) {
     if (level != RAGG_SIMD_AVX2 && __builtin_cpu_supports("avx512f"))
-      return (ragg_gram32_kernel_t){ragg_gram32_tile_avx512, ragg_gram32_pair_avx512, 4};
+      return (ragg_gram32_kernel_t){ragg_gram32_tile_avx512, ragg_gram32_pair_avx512,
+                                    ragg_gram32_diag_avx512, 4};
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-      return (ragg_gram32_kernel_t){ragg_gram32_tile_avx2, ragg_gram32_pair_avx2, 2};
+      return (ragg_gram32_kernel_t){ragg_gram32_tile_avx2, ragg_gram32_pair_avx2, NULL, 2};
   }
 #endif
-  return (ragg_gram32_kernel_t){gram32_tile_portable, gram32_pair_portable, 4};
+  return (ragg_gram32_kernel_t){gram32_tile_portable, gram32_pair_portable, gram32_diag_portable,
+                                4};
 }

@@ -21,6 +21,7 @@ typedef void (*ragg_gram32_tile_fn)(const float *buf, int64_t bs, int64_t i, int
                                     double *G);
 typedef struct {
   ragg_gram32_tile_fn tile, pair; /* pair: G[i L + j] for the one pair (i, j) */
+  ragg_gram32_tile_fn diag;       /* the tile at j == i, its upper pairs only; NULL: tile */
   int64_t tr;                     /* rows a tile takes (2 or 4; columns: 4) */
 } ragg_gram32_kernel_t;
 /* The widest kernel this CPU runs (RAGG_CPU_SIMD=avx2 stops at AVX2, =0
@@ -30,6 +31,8 @@ void ragg_gram32_tile_avx512(const float *buf, int64_t bs, int64_t i, int64_t j,
                              double *G);
 void ragg_gram32_tile_avx2(const float *buf, int64_t bs, int64_t i, int64_t j, int64_t L,
                            double *G);
+void ragg_gram32_diag_avx512(const float *buf, int64_t bs, int64_t i, int64_t j, int64_t L,
+                             double *G);
 void ragg_gram32_pair_avx512(const float *buf, int64_t bs, int64_t i, int64_t j, int64_t L,
                              double *G);
 void ragg_gram32_pair_avx2(const float *buf, int64_t bs, int64_t i, int64_t j, int64_t L,

@@ -18,4 +18,5 @@
 #define TC 4
 #define GRAM32_FN ragg_gram32_tile_avx512
 #define PAIR32_FN ragg_gram32_pair_avx512
+#define DIAG32_FN ragg_gram32_diag_avx512
 #include "gram32_impl.h"

@@ -2,7 +2,8 @@
  * The includer defines V (VW floats), VZERO, VLOAD(p), VFMA(c, x, y) =
  * fused c + x y, VFLUSH(a, c) = a[l] += (double)c[l] for l < VW, the tile
  * shape TR x TC (TC = 4; TR 2 or 4, by the registers the ISA has) and the
- * tile's and the single pair's names GRAM32_FN and PAIR32_FN. With VW = 8 the 16 lanes are formed
+ * tile's and the single pair's names GRAM32_FN and PAIR32_FN (and with
+ * TR = TC the diagonal tile's, DIAG32_FN). With VW = 8 the 16 lanes are formed
  * as two halves one after the other: each lane's sums are independent of the others'. */
 #include <string.h>
 
@@ -43,6 +44,36 @@ void GRAM32_FN(const float *buf, int64_t bs, int64_t i, int64_t j, int64_t L, do
       if (a < L && b < L && b >= a) G[a * L + b] += reduce16(acc[r * TC + q]);
     }
 }
+
+#if TR == TC
+/* A tile on the diagonal (j == i): its ten pairs q >= r only, each row
+ * loaded once a step, lane for lane as the full tile forms them. */
+void DIAG32_FN(const float *buf, int64_t bs, int64_t i, int64_t j, int64_t L, double *G) {
+  (void)j;
+  enum { NP = TR * (TR + 1) / 2 };
+  double acc[NP][LN];
+  memset(acc, 0, sizeof(acc));
+  for (int h = 0; h < LN / VW; ++h) {
+    for (int64_t k0 = 0; k0 < bs; k0 += RUN_K) {
+      const int64_t k1 = k0 + RUN_K < bs ? k0 + RUN_K : bs;
+      V c[NP];
+      for (int p = 0; p < NP; ++p) c[p] = VZERO;
+      for (int64_t k = k0 + h * VW; k < k1; k += STEP_K) {
+        V x[TR];
+        for (int r = 0; r < TR; ++r) x[r] = VLOAD(buf + (i + r) * bs + k);
+        int p = 0;
+        for (int r = 0; r < TR; ++r)
+          for (int q = r; q < TR; ++q, ++p) c[p] = VFMA(c[p], x[r], x[q]);
+      }
+      for (int p = 0; p < NP; ++p) VFLUSH(acc[p] + h * VW, c[p]);
+    }
+  }
+  int p = 0;
+  for (int r = 0; r < TR; ++r)
+    for (int q = r; q < TR; ++q, ++p)
+      if (i + q < L) G[(i + r) * L + i + q] += reduce16(acc[p]);
+}
+#endif
 
 /* One pair (a, b) alone, lane for lane as a tile forms it (the norms-only
  * and anchor passes). */
