@@ -128,6 +128,13 @@ def test_every_rule_matches_one_aggregate_call(rule, mode):
     check_allreduce(rule, mode, seed=robustagg.rules.index(rule))
 
 
+@pytest.mark.parametrize("rule", ["krum", "geomed"])
+def test_fp32_gram_sums_sharded(rule):
+    # the option reaches every rank's shard sums and the shared solve (at P = 4
+    # rows the double pass serves it: the fp32 runs start at 17, test_gram)
+    check_allreduce(rule, "sharded", seed=7, distances="gram_fp32")
+
+
 @pytest.mark.parametrize("rule", ["median", "krum", "geomed"])
 def test_sum_half_precision_and_hostile_ranks(rule):
     out, _ = check_allreduce(rule, "sharded", reduce="sum", dtype=np.float16, d=50,
