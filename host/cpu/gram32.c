@@ -41,7 +41,7 @@ static void gram32_diag_portable(const float *buf, int64_t bs, int64_t i, int64_
 #include "gram32_impl.h"
 
 ragg_gram32_kernel_t ragg_gram32_kernel(void) {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(RAGG_NO_CLONES)
+#if defined(__x86_64__) && defined(__GNUC__) /* gcc and clang; the kernels are built per file */
   int level = ragg_cpu_simd_env();
   __builtin_cpu_init();
   if (level != RAGG_SIMD_OFF) {
