@@ -99,6 +99,7 @@ typedef struct {
   int64_t f_div;    /* f = n / f_div; 0: f = 0; negative: f = -f_div */
   int pre;          /* 0 none, 1 NNM, 2 ARC, 3 bucketing (s = 2) */
   int general;      /* with RAGG_CPU_SIMD=0: the general coordinate path, mixed rows written */
+  int fp32;         /* distances = RAGG_DISTANCES_GRAM_FP32 */
 } row_t;
 
 /* Whether `name` is one of the comma-separated names in `list`. */
@@ -148,28 +149,32 @@ int main(int argc, char **argv) {
   printf("%-18s %5s %10s %6s %10s %8s %8s %7s\n", "rule", "n", "d", "dtype", "time(ms)", "GB/s", "%floor",
          "x_read");
   const row_t rows[] = {
-      {"mean", RAGG_RULE_MEAN, 0, 0, 0},
-      {"median", RAGG_RULE_MEDIAN, 4, 0, 0},
-      {"trimmed_mean", RAGG_RULE_TRIMMED_MEAN, 4, 0, 0},
-      {"meamed", RAGG_RULE_MEAMED, 4, 0, 0},
-      {"krum", RAGG_RULE_KRUM, 4, 0, 0},
-      {"multi_krum", RAGG_RULE_MULTI_KRUM, 4, 0, 0},
-      {"geomed", RAGG_RULE_GEOMED, 4, 0, 0},
-      {"centered_clip", RAGG_RULE_CENTERED_CLIP, 4, 0, 0},
-      {"bulyan", RAGG_RULE_BULYAN, 8, 0, 0},
-      {"monna", RAGG_RULE_MONNA, 4, 0, 0},
-      {"caf", RAGG_RULE_CAF, 4, 0, 0},
-      {"smea(f=1)", RAGG_RULE_SMEA, -1, 0, 0},
-      {"brute(f=1)", RAGG_RULE_BRUTE, -1, 0, 0},
-      {"krum+nnm", RAGG_RULE_KRUM, 4, 1, 0},
-      {"krum+arc", RAGG_RULE_KRUM, 4, 2, 0},
-      {"krum+bucket2", RAGG_RULE_KRUM, 8, 3, 0},
-      {"median+nnm", RAGG_RULE_MEDIAN, 4, 1, 0},
-      {"median+arc", RAGG_RULE_MEDIAN, 4, 2, 0},
-      {"median+bucket2", RAGG_RULE_MEDIAN, 8, 3, 0},
+      {"mean", RAGG_RULE_MEAN, 0, 0, 0, 0},
+      {"median", RAGG_RULE_MEDIAN, 4, 0, 0, 0},
+      {"trimmed_mean", RAGG_RULE_TRIMMED_MEAN, 4, 0, 0, 0},
+      {"meamed", RAGG_RULE_MEAMED, 4, 0, 0, 0},
+      {"krum", RAGG_RULE_KRUM, 4, 0, 0, 0},
+      {"multi_krum", RAGG_RULE_MULTI_KRUM, 4, 0, 0, 0},
+      {"geomed", RAGG_RULE_GEOMED, 4, 0, 0, 0},
+      {"centered_clip", RAGG_RULE_CENTERED_CLIP, 4, 0, 0, 0},
+      {"bulyan", RAGG_RULE_BULYAN, 8, 0, 0, 0},
+      {"monna", RAGG_RULE_MONNA, 4, 0, 0, 0},
+      {"caf", RAGG_RULE_CAF, 4, 0, 0, 0},
+      {"smea(f=1)", RAGG_RULE_SMEA, -1, 0, 0, 0},
+      {"brute(f=1)", RAGG_RULE_BRUTE, -1, 0, 0, 0},
+      {"krum+nnm", RAGG_RULE_KRUM, 4, 1, 0, 0},
+      {"krum+arc", RAGG_RULE_KRUM, 4, 2, 0, 0},
+      {"krum+bucket2", RAGG_RULE_KRUM, 8, 3, 0, 0},
+      {"median+nnm", RAGG_RULE_MEDIAN, 4, 1, 0, 0},
+      {"median+arc", RAGG_RULE_MEDIAN, 4, 2, 0, 0},
+      {"median+bucket2", RAGG_RULE_MEDIAN, 8, 3, 0, 0},
+      /* the Gram pass with fp32 runs (above 16 inputs) */
+      {"krum:fp32", RAGG_RULE_KRUM, 4, 0, 0, 1},
+      {"multi_krum:fp32", RAGG_RULE_MULTI_KRUM, 4, 0, 0, 1},
+      {"geomed:fp32", RAGG_RULE_GEOMED, 4, 0, 0, 1},
       /* the same two with the mixed rows written to the workspace first */
-      {"median:general", RAGG_RULE_MEDIAN, 4, 0, 1},
-      {"median+nnm:general", RAGG_RULE_MEDIAN, 4, 1, 1},
+      {"median:general", RAGG_RULE_MEDIAN, 4, 0, 1, 0},
+      {"median+nnm:general", RAGG_RULE_MEDIAN, 4, 1, 1, 0},
   };
   int64_t ns[32] = {8, 16, 32, 64, 128, 256};
   size_t nn = 6;
@@ -198,6 +203,7 @@ int main(int argc, char **argv) {
       if (rows[r].pre == 1) cfg.mix = RAGG_MIX_NNM;
       if (rows[r].pre == 2) cfg.adaptive_clip = 1;
       if (rows[r].pre == 3) cfg.mix = RAGG_MIX_BUCKETING, cfg.bucket_size = 2;
+      if (rows[r].fp32) cfg.distances = RAGG_DISTANCES_GRAM_FP32;
       if (rows[r].rule == RAGG_RULE_BULYAN && n < 4 * cfg.f + 3) cfg.f = (n - 3) / 4;
       ragg_status_t st = RAGG_SUCCESS;
       /* :general rows force the general path for themselves alone and leave
