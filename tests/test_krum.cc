@@ -57,5 +57,12 @@ TEST(Krum, Fp32DistancesGiveTheSameChoice) {
   check_shape(RAGG_RULE_MULTI_KRUM, {23, 1003, 5, RAGG_BF16}, 51, separated_fill(), fp32);
   check_shape(RAGG_RULE_MULTI_KRUM, {64, 4099, 8, RAGG_F32, 0, Entry::Pointers}, 52,
               separated_fill(), fp32);
-  check_shape(RAGG_RULE_KRUM, {11, 37, 4}, 53, hostile_fill(0, 4), fp32);
+  // every hostile kind, above 16 rows where the fp32 runs form G: a row whose
+  // run overflows fp32 (+-max) has G_ii = +Inf and is excluded
+  for (int kind = 0; kind < HOSTILE_KINDS; ++kind) {
+    SCOPED_TRACE(hostile_name(kind));
+    check_shape(RAGG_RULE_KRUM, {23, 37, 5}, 60 + (uint64_t)kind, hostile_fill(kind, 5), fp32);
+    check_shape(RAGG_RULE_MULTI_KRUM, {23, 37, 5}, 70 + (uint64_t)kind, hostile_fill(kind, 5),
+                fp32);
+  }
 }
