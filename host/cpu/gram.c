@@ -55,7 +55,10 @@ static int64_t gram_block_size(int64_t L, int64_t d, int64_t es) {
     bs = 8192 / es * 2;
     while (bs > 128 && L * bs * es > ((int64_t)1 << 20)) bs /= 2;
   }
-  while (bs > 8 && bs / 2 >= d) bs /= 2; /* a short row is one block, not a padded one */
+  /* a short row is one block, not a padded one; an fp32 block is at least
+   * one step of the runs' 16 lanes */
+  const int64_t least = es == (int64_t)sizeof(float) ? RAGG_GRAM32_LANES : 8;
+  while (bs > least && bs / 2 >= d) bs /= 2;
   return bs;
 }
 
@@ -82,15 +85,11 @@ RAGG_CLONES static void load_block(ragg_dtype_t t, const void *const *rows, int6
 }
 
 /* The fp32-run pass's block: bs values of each row as floats (16-bit values
- * widen exactly), zeros past the row's end and in rows L..Lp-1. */
-RAGG_CLONES static void load_block32(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t Lp,
-                                     int64_t k0, int64_t len, int64_t bs, float *buf) {
-  for (int64_t i = 0; i < Lp; ++i) {
+ * widen exactly), zeros past the row's end. */
+RAGG_CLONES static void load_block32(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t k0,
+                                     int64_t len, int64_t bs, float *buf) {
+  for (int64_t i = 0; i < L; ++i) {
     float *b = buf + i * bs;
-    if (i >= L) {
-      memset(b, 0, sizeof(float) * (size_t)bs);
-      continue;
-    }
     if (t == RAGG_F32)
       memcpy(b, (const float *)rows[i] + k0, sizeof(float) * (size_t)len);
     else
@@ -111,6 +110,19 @@ typedef struct {
   const char *p;
   int64_t lines;
 } fetch_t;
+
+/* Block b's successor, for the tile kernels to fetch while they work on b:
+ * the next part's first after the part's last (a static schedule gives each
+ * thread one run of parts, so it is this thread's next but at the end of its
+ * run); nothing to fetch for short blocks (load_block prefetches those) or
+ * after the last block. */
+static next_block_t next_block(const void *const *rows, ragg_dtype_t t, int64_t d, int64_t bs,
+                               int64_t b, int64_t nblocks) {
+  next_block_t nb = {rows, ragg_dtype_size(t), 0, (b + 1) * bs, 0, 0};
+  if (bs > PF_MAX_BS && b + 1 < nblocks)
+    nb.bytes = (size_t)(d - nb.k0 < bs ? d - nb.k0 : bs) * nb.es;
+  return nb;
+}
 
 /* The next stretch: up to `lines` cache lines of one row. */
 static fetch_t next_stretch(next_block_t *nb, int64_t L, int64_t lines) {
@@ -386,34 +398,40 @@ static void reduce_pairs(double *A, int64_t L, double *G) {
   }
 }
 
-/* The pass with fp32 runs (gram32.h) over blocks b0..b1-1 into part p's G. Rows are padded to a
- * multiple of 4 with zero rows; each tile also fetches its share of the next block's lines (towards
- * L2), so the next copy does not wait on memory. */
+/* The fp32-run pass's rows: L padded to a multiple of 4 with zero rows, so
+ * that every tile is whole. */
+static int64_t gram32_rows(int64_t L) {
+  return (L + 3) / 4 * 4;
+}
+
+/* The pass with fp32 runs (gram32.h) over blocks b0..b1-1 into part p's G;
+ * buf holds gram32_rows(L) rows of bs floats. Each tile also fetches its share
+ * of the next block's lines (towards L2), so the next copy does not wait on
+ * memory. */
 static void gram32_part(ragg_dtype_t t, const void *const *rows, int64_t L, int64_t d, int pairs,
                         int64_t bs, int64_t b0, int64_t b1, int64_t nblocks, float *buf,
                         ragg_gram32_kernel_t kern, double *G) {
-  const int64_t Lp = (L + 3) / 4 * 4, bs32 = bs < RAGG_GRAM32_LANES ? RAGG_GRAM32_LANES : bs;
+  const int64_t Lp = gram32_rows(L);
+  memset(buf + L * bs, 0, sizeof(float) * (size_t)((Lp - L) * bs)); /* the padding rows */
   int64_t tiles = 0;
   for (int64_t i = 0; i < Lp; i += kern.tr) tiles += (Lp - i / 4 * 4) / 4;
   for (int64_t b = b0; b < b1; ++b) {
     int64_t k0 = b * bs, len = d - k0 < bs ? d - k0 : bs;
-    load_block32(t, rows, L, Lp, k0, len, bs32, buf);
+    load_block32(t, rows, L, k0, len, bs, buf);
     if (pairs != RAGG_PAIRS_ALL) {
       for (int64_t i = 0; i < L; ++i) {
-        kern.pair(buf, bs32, i, i, L, G);
-        if (pairs == RAGG_PAIRS_LAST && i + 1 < L) kern.pair(buf, bs32, i, L - 1, L, G);
+        kern.pair(buf, bs, i, i, L, G);
+        if (pairs == RAGG_PAIRS_LAST && i + 1 < L) kern.pair(buf, bs, i, L - 1, L, G);
       }
       continue;
     }
-    next_block_t nb = {rows, ragg_dtype_size(t), 0, k0 + bs, 0, 0};
-    if (bs > PF_MAX_BS && b + 1 < nblocks)
-      nb.bytes = (size_t)(d - nb.k0 < bs ? d - nb.k0 : bs) * nb.es;
+    next_block_t nb = next_block(rows, t, d, bs, b, nblocks);
     const int64_t lines = ((int64_t)nb.bytes * L / 64 + tiles - 1) / tiles;
     for (int64_t i = 0; i < Lp; i += kern.tr)
       for (int64_t j = i / 4 * 4; j < Lp; j += 4) {
         for (fetch_t f = next_stretch(&nb, L, lines); f.lines > 0; --f.lines, f.p += 64)
           __builtin_prefetch(f.p, 0, 2);
-        (j == i && kern.diag ? kern.diag : kern.tile)(buf, bs32, i, j, L, G);
+        (j == i && kern.diag ? kern.diag : kern.tile)(buf, bs, i, j, L, G);
       }
   }
 }
@@ -424,15 +442,14 @@ int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_
    * (memory-bound, its lane sums kept across blocks) and serves this mode too:
    * n = 8, 16 MiB, 0.93 ms against 1.07 with the runs on the 2-vCPU VM */
   const int fp32 = mode == RAGG_DISTANCES_GRAM_FP32 && L > SHORT_MAX_L;
-  const ragg_gram32_kernel_t kern32 = ragg_gram32_kernel();
+  const ragg_gram32_kernel_t kern32 = fp32 ? ragg_gram32_kernel() : (ragg_gram32_kernel_t){0};
   int wide = wide_vectors();
   int64_t bs = gram_block_size(L, d, fp32 ? (int64_t)sizeof(float) : (int64_t)sizeof(double)),
           parts = ragg_cpu_gram_parts(L, d), nblocks = (d + bs - 1) / bs;
   int failed = 0;
 #pragma omp parallel if (parts > 1)
   {
-    double *buf = (double *)malloc(fp32 ? sizeof(float) * (size_t)((L + 3) / 4 * 4) *
-                                              (size_t)(bs < 16 ? 16 : bs)
+    double *buf = (double *)malloc(fp32 ? sizeof(float) * (size_t)(gram32_rows(L) * bs)
                                         : sizeof(double) * (size_t)(L * bs));
     /* each pair's running lanes (16 KiB at L = 16) */
     const int lanes = L <= SHORT_MAX_L && !fp32;
@@ -457,12 +474,7 @@ int ragg_cpu_gram_raw(ragg_dtype_t t, const void *const *rows, int64_t L, int64_
       for (int64_t b = b0; b < b1; ++b) {
         int64_t k0 = b * bs, len = d - k0 < bs ? d - k0 : bs;
         load_block(t, rows, L, k0, len, bs, buf, pf_end);
-        next_block_t nb = {rows, ragg_dtype_size(t), 0, k0 + bs, 0, 0};
-        /* The next block, the next part's first after the part's last: a
-         * static schedule gives each thread one run of parts, so it is this
-         * thread's next but at the end of its run. */
-        if (bs > PF_MAX_BS && b + 1 < nblocks)
-          nb.bytes = (size_t)(d - nb.k0 < bs ? d - nb.k0 : bs) * nb.es;
+        next_block_t nb = next_block(rows, t, d, bs, b, nblocks);
         gram_block(buf, bs, L, mode == RAGG_DISTANCES_DIRECT, pairs, wide, s, &nb);
       }
       if (A) reduce_pairs(A, L, G);
