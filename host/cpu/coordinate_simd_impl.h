@@ -317,6 +317,12 @@ static inline void stage_row(ragg_dtype_t t, const void *row, int64_t k0, int64_
   }
 }
 
+/* Asks for one row's values k .. k+len-1, line by line, with
+ * __builtin_prefetch's locality (a constant, hence a macro). */
+#define PREFETCH_VALUES(row, k, len, esize, locality)           \
+  for (int64_t b_ = 0; b_ < (len) * (int64_t)(esize); b_ += 64) \
+  __builtin_prefetch((const char *)(row) + (size_t)(k) * (esize) + b_, 0, (locality))
+
 /* Asks for rows i0 .. i1-1's values k .. k+len-1 into the L2, spread over
  * a chunk's tiles. The staging's own prefetch, `ahead` rows on, reaches no
  * further than the next chunk: the input's lines of one chunk all map to
@@ -332,9 +338,7 @@ static inline void stage_row(ragg_dtype_t t, const void *row, int64_t k0, int64_
  * 1.00-1.12x; one line of each row's four: 1.09x (bench/RESULTS.md). */
 static inline void prefetch_far(const void *const *rows, int64_t i0, int64_t i1, int64_t k,
                                 int64_t len, size_t esize) {
-  for (int64_t i = i0; i < i1; ++i)
-    for (int64_t b = 0; b < len * (int64_t)esize; b += 64)
-      __builtin_prefetch((const char *)rows[i] + (size_t)k * esize + b, 0, 1);
+  for (int64_t i = i0; i < i1; ++i) PREFETCH_VALUES(rows[i], k, len, esize, 1);
 }
 
 /* The mixed rows Y = W X of one tile with the arithmetic of
@@ -448,8 +452,7 @@ int SIMD_FN(ragg_dtype_t in_t, const void *const *rows, int64_t n, int64_t d,
         int64_t pi = i + ahead, pc = c0;
         if (pi >= n) pi -= n, pc += chunk;
         if (n > ahead && pi < n && pc < d)
-          for (int64_t b = 0; b < chunk * (int64_t)esize; b += 64)
-            __builtin_prefetch((const char *)rows[pi] + (size_t)pc * esize + b, 0, 3);
+          PREFETCH_VALUES(rows[pi], pc, d - pc < chunk ? d - pc : chunk, esize, 3);
         stage_row(in_t, rows[i], c0, clen, chunk, !mt, stage, stride, i);
       }
       /* each tile's share of the rows FAR_CHUNKS on, where a chunk holds
