@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "bench_stats.h"
 #include "robustagg.h"
 
 typedef ragg_status_t (*aggregate_fn)(ragg_context_t *, const ragg_config_t *, ragg_dtype_t,
@@ -45,16 +46,6 @@ static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *t, int k) {
-  qsort(t, (size_t)k, sizeof(double), cmp_double);
-  return k & 1 ? t[k / 2] : 0.5 * (t[k / 2 - 1] + t[k / 2]);
 }
 
 static int load(const char *path, build_t *b) {
@@ -135,11 +126,11 @@ static int run_row(build_t *b, const char *spec, double mib, int rounds) {
         }
         block[l][k] = t[l][r * BLOCK + k] = now() - t0;
       }
-      if (l == 1) ratio[r] = median(block[0], BLOCK) / median(block[1], BLOCK);
+      if (l == 1) ratio[r] = median_of(block[0], BLOCK) / median_of(block[1], BLOCK);
     }
   printf("%-14s %5lld %5lld %9lld %9.3f %9.3f %7.3f  %s\n", name, n, f, (long long)d,
-         1e3 * median(t[0], rounds * BLOCK), 1e3 * median(t[1], rounds * BLOCK),
-         median(ratio, rounds),
+         1e3 * median_of(t[0], rounds * BLOCK), 1e3 * median_of(t[1], rounds * BLOCK),
+         median_of(ratio, rounds),
          memcmp(out[0], out[1], sizeof(float) * (size_t)d) ? "DIFFER" : "identical");
   rc = 0;
 done:

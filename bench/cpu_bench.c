@@ -23,15 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_stats.h"
 #include "robustagg.h"
-
-static double median_of(double *t, int k) {
-  for (int i = 1; i < k; ++i)
-    for (int j = i; j > 0 && t[j - 1] > t[j]; --j) {
-      double s = t[j]; t[j] = t[j - 1]; t[j - 1] = s;
-    }
-  return k & 1 ? t[k / 2] : 0.5 * (t[k / 2 - 1] + t[k / 2]);
-}
 
 enum { MAX_REPS = 64 };
 
